@@ -1,0 +1,32 @@
+# bgmatte: `make demo` builds .venv/ and mattes the bundled sample shot; `make test` runs the suite.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+BGM := $(VENV)/bin/bgmatte
+CONSTRAINTS ?= constraints/cpu.txt
+EXTRAS ?= test,blender,farm,peers
+SHOT := samples/shot
+DEMO_OUT := out/demo
+
+.PHONY: env demo test bench blender-extension clean
+
+env: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
+	touch $@
+
+demo: env
+	$(BGM) matte '$(SHOT)/frame.####.exr' --plate '$(SHOT)/plate.####.exr' -o '$(DEMO_OUT)/matte.####.exr'
+	$(BGM) eval '$(DEMO_OUT)/matte.####.exr' '$(SHOT)/alpha.####.exr' --frame '$(SHOT)/frame.####.exr' --sheet '$(DEMO_OUT)/contact_sheet.png'
+
+test: env
+	$(PY) -m pytest -q
+
+bench: env
+	$(BGM) bench
+
+clean:
+	rm -rf $(DEMO_OUT) dist build
