@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	touch $@
 
 demo: env
-	$(BGM) matte '$(SHOT)/frame.####.exr' --plate '$(SHOT)/plate.####.exr' -o '$(DEMO_OUT)/matte.####.exr'
+	$(BGM) matte '$(SHOT)/frame.####.exr' --plate '$(SHOT)/clean.exr' -o '$(DEMO_OUT)/matte.####.exr'
 	$(BGM) eval '$(DEMO_OUT)/matte.####.exr' '$(SHOT)/alpha.####.exr' --frame '$(SHOT)/frame.####.exr' --sheet '$(DEMO_OUT)/contact_sheet.png'
 
 test: env

@@ -1,0 +1,33 @@
+"""EXR input and output through OpenImageIO: windows, headers, pixels on a canvas, atomic matte writes."""
+from __future__ import annotations
+
+from bgmatte.io.atomic import atomic_output, check_writable, remove_stale_temps
+from bgmatte.io.exr import (
+    Attribute,
+    ImageHeader,
+    check_finite,
+    read_header,
+    read_mask,
+    read_rgb,
+    repair_nonfinite,
+    rgb_channels,
+)
+from bgmatte.io.windows import Window
+from bgmatte.io.write import read_complete, write_matte
+
+__all__ = [
+    "Attribute",
+    "ImageHeader",
+    "Window",
+    "atomic_output",
+    "check_finite",
+    "check_writable",
+    "read_complete",
+    "read_header",
+    "read_mask",
+    "read_rgb",
+    "remove_stale_temps",
+    "repair_nonfinite",
+    "rgb_channels",
+    "write_matte",
+]

@@ -1,0 +1,21 @@
+"""Priors for the network: plate matching, resampling, soft segmentation and motion cues."""
+from __future__ import annotations
+
+from bgmatte.priors.motion import motion_grey, stack_motion_cues
+from bgmatte.priors.plate_match import align_homography, match_gain
+from bgmatte.priors.resample import resize_area, resize_linear, working_shape
+from bgmatte.priors.segmentation import apply_overrides, combine_mattes, process_mask, soft_segmentation
+
+__all__ = [
+    "align_homography",
+    "apply_overrides",
+    "combine_mattes",
+    "match_gain",
+    "motion_grey",
+    "process_mask",
+    "resize_area",
+    "resize_linear",
+    "soft_segmentation",
+    "stack_motion_cues",
+    "working_shape",
+]

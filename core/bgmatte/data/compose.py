@@ -1,0 +1,364 @@
+"""Compose one stage-1 training sample from the banks, as the network would see a real frame.
+
+A sample is a pure function of (seed, index). It is built in three steps:
+
+1. :func:`draw_scene`: at 2x the training crop, in scene-linear ACEScg, one or two elements
+   (scaled, rotated, recoloured, sometimes cut by the frame edge, sometimes coloured like the plate)
+   over a plate (cropped, flipped, colour-shifted, sometimes with highlights well above 1), with
+   a cast shadow on the plate, moving over five frames t-2k..t+2k (or still). Every frame obeys
+   the compositing equation ``I = P + (1 - A) B`` exactly (P premultiplied foreground).
+2. :func:`downsample_scene`: area-average to the crop size, so strands thinner than a pixel become
+   fractional alpha as in a downsampled 4K frame.
+3. :func:`network_sample`: camera effects (exposure, noise, blur), the clean plate perturbed as a
+   real plate pass differs from its take (gain drift then ``match_gain``, gamma, blur, noise,
+   sub-pixel shift, small misalignment), the soft segmentation prior (from the true alpha by
+   ``process_mask``, the automatic ``soft_segmentation``, or a missing/poor prior), motion cues,
+   and the network encoding (``encode_for_network``).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+
+from bgmatte.color.encoding import encode_for_network
+from bgmatte.data.bank import Bank, ElementEntry, read_element, read_plate
+from bgmatte.data.textures import fractal_noise, smoothstep
+from bgmatte.priors.motion import motion_grey, stack_motion_cues
+from bgmatte.priors.plate_match import match_gain
+from bgmatte.priors.resample import resize_area
+from bgmatte.priors.segmentation import process_mask, soft_segmentation
+
+log = logging.getLogger(__name__)
+
+SUPERSAMPLE = 2
+"""Scenes are composed at this multiple of the crop, then area-averaged."""
+FRAME_OFFSETS = (-2, -1, 0, 1, 2)
+"""Frames of a scene in units of the motion gap k; index 2 is the key frame t."""
+KEY = 2
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Five frames of a composite in scene-linear ACEScg, before any camera effect.
+
+    Attributes:
+        frames: (5, H, W, 3) composites I at t-2k, t-k, t, t+k, t+2k.
+        premult: (5, H, W, 3) premultiplied foreground P of each frame.
+        alpha: (5, H, W) coverage A of each frame.
+        background: (5, H, W, 3) background behind the subject B (the plate with the cast shadow).
+        plate: (H, W, 3) the clean plate as shot without the subject (no shadow), key frame.
+    """
+
+    frames: np.ndarray
+    premult: np.ndarray
+    alpha: np.ndarray
+    background: np.ndarray
+    plate: np.ndarray
+
+
+def training_sample(banks: list[Bank], seed: int, index: int, crop: int) -> dict[str, np.ndarray]:
+    """Sample ``index`` of the stream ``seed``: network inputs and targets at crop x crop.
+
+    Returns:
+        Encoded float32 arrays: ``image`` (h, w, 3) the frame as input; ``image_clean`` (h, w, 3)
+        the frame before noise; ``plate`` (h, w, 3) the perturbed clean plate as input;
+        ``background`` (h, w, 3) the true background behind the subject (for re-composition);
+        ``fg`` (h, w, 3) straight foreground colour (0 where alpha is 0); ``motion`` (h, w, 4)
+        encoded greys of t-2k, t-k, t+k, t+2k; and ``seg`` (h, w) prior and ``alpha`` (h, w) truth
+        in [0, 1].
+    """
+    rng = np.random.default_rng([seed, index])
+    scene = draw_scene(banks, rng, crop * SUPERSAMPLE)
+    return network_sample(downsample_scene(scene, crop), rng)
+
+
+def draw_scene(banks: list[Bank], rng: np.random.Generator, size: int) -> Scene:
+    """A moving composite of one or two bank elements over a bank plate, size x size, linear."""
+    plate = _plate_crop(rng, _choose_plate(banks, rng), size)
+    still = rng.uniform() < 0.3
+    layers = [_element_layer(rng, _choose_element(banks, rng), size, still, plate)
+              for _ in range(1 if rng.uniform() < 0.75 else 2)]
+    premult = np.zeros((len(FRAME_OFFSETS), size, size, 3), np.float32)
+    alpha = np.zeros((len(FRAME_OFFSETS), size, size), np.float32)
+    shadow = np.ones((len(FRAME_OFFSETS), size, size, 1), np.float32)
+    for layer_premult, layer_alpha, layer_shadow in layers:
+        premult = layer_premult + premult * (1.0 - layer_alpha[..., None])
+        alpha = layer_alpha + alpha * (1.0 - layer_alpha)
+        shadow = shadow * layer_shadow
+    backgrounds = _camera_shake(rng, plate, still) * shadow
+    frames = premult + (1.0 - alpha[..., None]) * backgrounds
+    return Scene(frames.astype(np.float32), premult, alpha, backgrounds.astype(np.float32), plate)
+
+
+def downsample_scene(scene: Scene, crop: int) -> Scene:
+    """Area-average every image of ``scene`` to crop x crop (linear light stays linear)."""
+    def down(stack: np.ndarray) -> np.ndarray:
+        return np.stack([resize_area(item, (crop, crop)) for item in stack])
+
+    return Scene(down(scene.frames), down(scene.premult), down(scene.alpha), down(scene.background),
+                 resize_area(scene.plate, (crop, crop)))
+
+
+def network_sample(scene: Scene, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Camera effects, plate perturbation, priors and encoding of a working-size scene."""
+    scene = _camera_blur(rng, scene)
+    noise = _noise_model(rng)
+    frames = np.stack([_sensor_noise(rng, frame, noise) for frame in scene.frames])
+    image = frames[KEY]
+    plate = _perturbed_plate(rng, scene.plate, image, noise)
+    alpha = np.clip(scene.alpha[KEY], 0.0, 1.0)
+    fg = np.where(alpha[..., None] > 1e-3, scene.premult[KEY] / np.maximum(alpha[..., None], 1e-3), 0.0)
+    neighbours = [i for i in range(len(FRAME_OFFSETS)) if i != KEY]
+    # One encode call for every image of the sample (it is the costly part at this size).
+    encoded = encode_for_network(np.stack([image, scene.frames[KEY], plate, scene.background[KEY],
+                                           fg.astype(np.float32), *frames[neighbours]]))
+    image_enc, image_clean, plate_enc, background, fg_enc = encoded[:5]
+    still = rng.uniform() < 0.3
+    greys = [motion_grey(image_enc if still else frame) for frame in encoded[5:]]
+    return {
+        "image": image_enc,
+        "image_clean": image_clean,
+        "plate": plate_enc,
+        "background": background,
+        "fg": np.where(alpha[..., None] > 1e-3, fg_enc, 0.0).astype(np.float32),
+        "motion": stack_motion_cues(greys),
+        "seg": _segmentation_prior(rng, alpha, image_enc, plate_enc),
+        "alpha": alpha.astype(np.float32),
+    }
+
+
+def _choose_element(banks: list[Bank], rng: np.random.Generator) -> ElementEntry:
+    """A bank with elements at random (equal chance per bank), then one of its elements."""
+    candidates = [bank for bank in banks if bank.elements]
+    bank = candidates[rng.integers(len(candidates))]
+    return bank.elements[rng.integers(len(bank.elements))]
+
+
+def _choose_plate(banks: list[Bank], rng: np.random.Generator) -> np.ndarray:
+    """Pixels of a random plate: photos 40 % of the time when a bank has any."""
+    entries = [plate for bank in banks for plate in bank.plates]
+    photos = [plate for plate in entries if plate.kind == "photo"]
+    pool = photos if photos and rng.uniform() < 0.4 else entries
+    return read_plate(pool[rng.integers(len(pool))].path)
+
+
+def _plate_crop(rng: np.random.Generator, pixels: np.ndarray, size: int) -> np.ndarray:
+    """A random scaled, flipped, colour-shifted size x size window of a plate (linear)."""
+    height, width = pixels.shape[:2]
+    scale = size / min(height, width) * rng.uniform(1.0, 2.5)
+    crop = size / scale
+    y0 = rng.uniform(0, height - crop)
+    x0 = rng.uniform(0, width - crop)
+    matrix = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], np.float32)
+    plate = cv2.warpAffine(pixels, matrix, (size, size), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REFLECT)
+    if rng.uniform() < 0.5:
+        plate = plate[:, ::-1]
+    plate = _colour_shift(rng, plate, strength=0.15)
+    if rng.uniform() < 0.3:
+        # Photo plates are display-referred: re-expand their highlights as a scene-linear camera sees them.
+        knee = rng.uniform(0.5, 0.9)
+        plate = plate + np.maximum(plate - knee, 0.0) ** 2 * rng.uniform(5.0, 60.0)
+    return np.ascontiguousarray(np.maximum(plate, 0.0) * 2.0 ** rng.uniform(-1.5, 1.5), dtype=np.float32)
+
+
+def _colour_shift(rng: np.random.Generator, rgb: np.ndarray, strength: float) -> np.ndarray:
+    """Per-channel gain (colour cast) and saturation change of linear RGB (..., 3)."""
+    grey = rgb.mean(axis=-1, keepdims=True)
+    saturation = rng.uniform(0.5, 1.4)
+    cast = np.exp(rng.normal(0.0, strength, 3)).astype(np.float32)
+    return (grey + (rgb - grey) * saturation) * cast
+
+
+def _element_layer(rng: np.random.Generator, entry: ElementEntry, size: int, still: bool,
+                   plate: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(premult (5, S, S, 3), alpha (5, S, S), shadow factor (5, S, S, 1)) of one moving element."""
+    key = read_element(entry.path)
+    height, width = key.shape[:2]
+    for _ in range(8):
+        scale = size * np.exp(rng.uniform(np.log(0.3), np.log(2.0))) / max(height, width)
+        centre = rng.uniform(-0.1, 1.1, 2) * size
+        placement = _Placement(scale, rng.uniform(-25, 25), bool(rng.uniform() < 0.5), centre)
+        key_alpha = _warp(key[..., 3:], placement, (height, width), size)[..., 0]
+        if key_alpha.mean() > 0.02 and key_alpha.mean() < 0.9:
+            break
+    velocity = np.zeros(2) if still else rng.normal(0.0, size * 0.03, 2)
+    spin = 0.0 if still else rng.normal(0.0, 2.0)
+    colour = _recolour(rng, key, plate, placement, size)
+    premults, alphas = [], []
+    paths = entry.sequence if entry.sequence and not still else (entry.path,) * len(FRAME_OFFSETS)
+    sources = {path: _apply_colour(read_element(path), colour) for path in set(paths)}
+    for offset, path in zip(FRAME_OFFSETS, paths):
+        moved = replace(placement, centre=placement.centre + velocity * offset, angle=placement.angle + spin * offset)
+        rgba = _warp(sources[path], moved, (height, width), size)
+        premults.append(rgba[..., :3])
+        alphas.append(np.clip(rgba[..., 3], 0.0, 1.0))
+    alpha = np.stack(alphas)
+    shadow = _shadow(rng, entry, alpha, placement, (height, width), size)
+    return np.stack(premults), alpha, shadow
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """Where an element lands: scale, rotation (degrees), horizontal flip, centre (x, y) in pixels."""
+
+    scale: float
+    angle: float
+    flip: bool
+    centre: np.ndarray
+
+
+def _warp(pixels: np.ndarray, placement: _Placement, shape: tuple[int, int], size: int) -> np.ndarray:
+    """Place a premultiplied (h, w, C) image on a size x size canvas (zeros outside)."""
+    height, width = shape
+    rotate = np.vstack([cv2.getRotationMatrix2D((width / 2, height / 2), placement.angle, placement.scale), [0, 0, 1]])
+    flip = np.array([[-1, 0, width], [0, 1, 0], [0, 0, 1]], np.float64) if placement.flip else np.eye(3)
+    matrix = (rotate @ flip)[:2]
+    matrix[:, 2] += placement.centre - np.array([width / 2, height / 2])
+    flags = cv2.INTER_AREA if placement.scale < 1 else cv2.INTER_LINEAR
+    out = cv2.warpAffine(np.ascontiguousarray(pixels), matrix, (size, size), flags=flags,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out.reshape(size, size, pixels.shape[2])
+
+
+def _recolour(rng: np.random.Generator, key: np.ndarray, plate: np.ndarray, placement: _Placement,
+              size: int) -> np.ndarray:
+    """A 3x3 colour matrix for premultiplied RGB (row vectors): exposure, cast, saturation and,
+    sometimes, a pull towards the plate's colour under the element (foreground near background)."""
+    saturation = rng.uniform(0.5, 1.3)
+    mix = np.full((3, 3), (1.0 - saturation) / 3.0) + np.eye(3) * saturation
+    gain = 2.0 ** rng.uniform(-1.5, 1.0) * np.exp(rng.normal(0.0, 0.15, 3))
+    matrix = mix * gain[None, :]
+    if rng.uniform() < 0.25:
+        placed = _warp(key, placement, key.shape[:2], size)
+        weight = float(placed[..., 3].sum())
+        if weight > 1.0:
+            plate_mean = (plate * placed[..., 3:]).sum((0, 1)) / weight
+            element_mean = placed[..., :3].sum((0, 1)) / weight @ matrix
+            target = plate_mean * np.exp(rng.normal(0.0, 0.1, 3))
+            pull = (np.maximum(target, 1e-5) / np.maximum(element_mean, 1e-5)) ** rng.uniform(0.5, 0.95)
+            matrix = matrix * pull[None, :]
+    return matrix.astype(np.float32)
+
+
+def _apply_colour(rgba: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Premultiplied (h, w, 4) with its RGB multiplied by a 3x3 colour matrix (negatives removed)."""
+    out = rgba.copy()
+    out[..., :3] = np.maximum(rgba[..., :3] @ matrix, 0.0)
+    return out
+
+
+def _shadow(rng: np.random.Generator, entry: ElementEntry, alpha: np.ndarray, placement: _Placement,
+            shape: tuple[int, int], size: int) -> np.ndarray:
+    """Multiplicative shadow on the plate (5, S, S, 1): the element's shadow pass, or a synthetic one."""
+    ones = np.ones((*alpha.shape, 1), np.float32)
+    if entry.shadow is not None and rng.uniform() < 0.8:
+        with_shadow, plate = (read_plate(path) for path in entry.shadow)
+        ratio = np.clip(with_shadow / np.maximum(plate, 1e-6), 0.0, 1.0).mean(axis=2, keepdims=True)
+        ratio = 1.0 - _warp(1.0 - ratio, placement, shape, size)
+        return ones * ratio[None]
+    if rng.uniform() > 0.25:
+        return ones
+    strength = rng.uniform(0.2, 0.7)
+    shear = np.array([[1.0, rng.uniform(-1.0, 1.0), rng.normal(0, size * 0.05)],
+                      [0.0, rng.uniform(0.2, 1.0), rng.normal(size * 0.05, size * 0.05)]], np.float32)
+    softness = rng.uniform(2.0, size * 0.05)
+    shadows = []
+    for frame_alpha in alpha:
+        cast = cv2.warpAffine(frame_alpha, shear, (size, size))
+        shadows.append(1.0 - strength * cv2.GaussianBlur(cast, (0, 0), softness))
+    return np.stack(shadows)[..., None].astype(np.float32)
+
+
+def _camera_shake(rng: np.random.Generator, plate: np.ndarray, still: bool) -> np.ndarray:
+    """The plate seen in each of the five frames (5, S, S, 3): static, or with hand-held jitter."""
+    if still or rng.uniform() < 0.7:
+        return np.broadcast_to(plate, (len(FRAME_OFFSETS), *plate.shape)).copy()
+    size = plate.shape[0]
+    frames = []
+    for offset in FRAME_OFFSETS:
+        shift = rng.normal(0.0, size * 0.004, 2) * abs(offset)
+        matrix = np.array([[1, 0, shift[0]], [0, 1, shift[1]]], np.float32)
+        frames.append(plate if offset == 0 else cv2.warpAffine(plate, matrix, (size, size), borderMode=cv2.BORDER_REFLECT))
+    return np.stack(frames)
+
+
+def _camera_blur(rng: np.random.Generator, scene: Scene) -> Scene:
+    """Sometimes defocus the whole take (frames, foreground, background alike; not the plate pass)."""
+    if rng.uniform() > 0.15:
+        return scene
+    sigma = rng.uniform(0.3, 1.5)
+
+    def blur(stack: np.ndarray) -> np.ndarray:
+        return np.stack([cv2.GaussianBlur(item, (0, 0), sigma) for item in stack]).reshape(stack.shape)
+
+    return Scene(blur(scene.frames), blur(scene.premult), blur(scene.alpha), blur(scene.background), scene.plate)
+
+
+def _noise_model(rng: np.random.Generator) -> tuple[float, float]:
+    """(shot-noise gain, read-noise sigma) of the camera, in linear units; sometimes noiseless."""
+    if rng.uniform() < 0.2:
+        return 0.0, 0.0
+    return 10.0 ** rng.uniform(-4.5, -2.0), 10.0 ** rng.uniform(-4.0, -2.0)
+
+
+def _sensor_noise(rng: np.random.Generator, linear: np.ndarray, noise: tuple[float, float]) -> np.ndarray:
+    """Signal-dependent Gaussian noise: variance = gain * signal + read**2, per pixel and channel."""
+    gain, read = noise
+    if gain == 0.0 and read == 0.0:
+        return linear
+    sigma = np.sqrt(gain * np.maximum(linear, 0.0) + read * read)
+    return (linear + sigma * rng.standard_normal(linear.shape, dtype=np.float32)).astype(np.float32)
+
+
+def _perturbed_plate(rng: np.random.Generator, plate: np.ndarray, image: np.ndarray,
+                     noise: tuple[float, float]) -> np.ndarray:
+    """The clean plate as a separate pass gives it: drift, gamma, blur, shift, misalignment, noise.
+
+    Then the plate is gain-matched to the frame with ``match_gain`` as inference does (most of the
+    time), so what remains is the few-percent residual the network must tolerate.
+    """
+    size = plate.shape[0]
+    drift = rng.normal(0.0, 0.2 if rng.uniform() < 0.3 else 0.03)
+    plate = plate * np.exp(drift + rng.normal(0.0, 0.01, 3)).astype(np.float32)
+    if rng.uniform() < 0.3:
+        plate = np.maximum(plate, 0.0) ** rng.uniform(0.9, 1.1)
+    if rng.uniform() < 0.4:
+        plate = cv2.GaussianBlur(plate, (0, 0), rng.uniform(0.2, 1.2))
+    if rng.uniform() < 0.7:
+        spread = 2.0 if rng.uniform() < 0.1 else 0.4
+        centre = tuple(float(c) for c in rng.uniform(0, size, 2))
+        matrix = cv2.getRotationMatrix2D(centre, rng.normal(0.0, 0.3), 1.0 + rng.normal(0.0, 0.004))
+        matrix[:, 2] += rng.normal(0.0, spread, 2)
+        plate = cv2.warpAffine(plate, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    plate = _sensor_noise(rng, plate.astype(np.float32), noise)
+    if rng.uniform() < 0.85:
+        plate, _ = match_gain(image, plate)
+    return plate.astype(np.float32)
+
+
+def _segmentation_prior(rng: np.random.Generator, alpha: np.ndarray, image_enc: np.ndarray,
+                        plate_enc: np.ndarray) -> np.ndarray:
+    """The soft prior S (h, w): from the true alpha (processed as the paper does), automatic, or poor."""
+    draw = rng.uniform()
+    if draw < 0.45:
+        mask = (alpha > rng.uniform(0.05, 0.9)).astype(np.float32)
+        if rng.uniform() < 0.3:
+            mask = _corrupt(rng, mask)
+        return process_mask(mask, scale=float(np.exp(rng.uniform(np.log(0.5), np.log(2.0)))))
+    if draw < 0.8:
+        return soft_segmentation(image_enc, plate_enc)
+    if rng.uniform() < 0.5:
+        return np.zeros(alpha.shape, np.float32)
+    return process_mask(_corrupt(rng, np.zeros(alpha.shape, np.float32)))
+
+
+def _corrupt(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
+    """Add false blobs and cut true parts out of a mask, like a segmentation network's mistakes."""
+    noise = fractal_noise(rng, mask.shape, octaves=3, base=int(rng.integers(2, 6)))
+    false_blobs = smoothstep((noise - rng.uniform(0.6, 0.9)) * 20.0)
+    holes = smoothstep((fractal_noise(rng, mask.shape, octaves=3, base=3) - rng.uniform(0.6, 0.9)) * 20.0)
+    return np.clip(np.maximum(mask * (1.0 - holes), false_blobs), 0.0, 1.0).astype(np.float32)

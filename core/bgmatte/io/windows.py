@@ -1,0 +1,78 @@
+"""Pixel windows (EXR data and display windows) and where one lies inside another."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import OpenImageIO as oiio
+
+
+@dataclass(frozen=True)
+class Window:
+    """A rectangle of pixels: top-left corner (x, y) and size, in the image's pixel coordinates.
+
+    EXR's y axis points down, like the rows of an (H, W, C) array, so row ``r`` of an array on this
+    window is pixel row ``y + r``.
+    """
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+    def __post_init__(self) -> None:
+        if self.width < 0 or self.height < 0:
+            raise ValueError(f"window size must not be negative, got {self.width}x{self.height}")
+
+    @classmethod
+    def from_spec_data(cls, spec: oiio.ImageSpec) -> Window:
+        """The data window (pixels stored in the file) of an OpenImageIO spec."""
+        return cls(spec.x, spec.y, spec.width, spec.height)
+
+    @classmethod
+    def from_spec_display(cls, spec: oiio.ImageSpec) -> Window:
+        """The display window (the frame a viewer shows) of an OpenImageIO spec."""
+        return cls(spec.full_x, spec.full_y, spec.full_width, spec.full_height)
+
+    @property
+    def x_end(self) -> int:
+        """One past the last column."""
+        return self.x + self.width
+
+    @property
+    def y_end(self) -> int:
+        """One past the last row."""
+        return self.y + self.height
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width), the leading shape of an array on this window."""
+        return self.height, self.width
+
+    def union(self, other: Window) -> Window:
+        """The smallest window holding both (e.g. display window plus overscan data)."""
+        x, y = min(self.x, other.x), min(self.y, other.y)
+        return Window(x, y, max(self.x_end, other.x_end) - x, max(self.y_end, other.y_end) - y)
+
+    def intersection(self, other: Window) -> Window | None:
+        """The pixels both windows hold, or None when they do not overlap."""
+        x, y = max(self.x, other.x), max(self.y, other.y)
+        x_end, y_end = min(self.x_end, other.x_end), min(self.y_end, other.y_end)
+        if x_end <= x or y_end <= y:
+            return None
+        return Window(x, y, x_end - x, y_end - y)
+
+    def contains(self, other: Window) -> bool:
+        """True when every pixel of ``other`` lies inside this window."""
+        return (self.x <= other.x and self.y <= other.y
+                and other.x_end <= self.x_end and other.y_end <= self.y_end)
+
+    def slices_in(self, canvas: Window) -> tuple[slice, slice]:
+        """(rows, columns) of this window inside an array laid out on ``canvas``.
+
+        Raises:
+            ValueError: when this window is not inside ``canvas``.
+        """
+        if not canvas.contains(self):
+            raise ValueError(f"{self} is not inside {canvas}")
+        top, left = self.y - canvas.y, self.x - canvas.x
+        return slice(top, top + self.height), slice(left, left + self.width)

@@ -1,0 +1,135 @@
+"""Pull a premultiplied RGBA matte from a frame sequence and its clean plate.
+
+Example:
+  bgmatte matte 'shot/plate_v001.####.exr' --plate 'shot/clean.####.exr' \\
+      -o 'out/matte.####.exr' --frames 1001-1024
+
+Exit codes: 0 every requested frame written or validly skipped; 2 a check before writing failed
+(nothing written); 3 some frames failed while processing (the others are written); 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from bgmatte.report import FrameOutcome
+from bgmatte.settings import MatteSettings
+
+PROGRESS_MODES = ("auto", "bar", "json", "lines", "none")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The matte options (also passed through by `bgmatte submit`)."""
+    parser.add_argument("input", help="frame sequence (####, %%04d, $F4, @) or a single EXR file")
+    parser.add_argument("--plate", required=True, help="clean plate: a still for every frame, or a sequence")
+    parser.add_argument("-o", "--output", required=True, help="output EXR pattern, e.g. out/matte.####.exr")
+    frames = parser.add_argument_group("frames")
+    frames.add_argument("--frames", help="1001-1100, 1001-1100x2 or 1001,1005,1010-1020 (default: all on disk)")
+    frames.add_argument("--within", metavar="START-END", help="keep only the requested frames in this range (farm chunks)")
+    frames.add_argument("--skip-existing", action="store_true",
+                        help="skip frames whose output is complete and made with the same settings")
+    colour = parser.add_argument_group("colour")
+    colour.add_argument("--colorspace", help="input colourspace (default: the config's scene_linear role)")
+    colour.add_argument("--output-colorspace", help="output colourspace (default: the input's if scene-linear, "
+                                                    "else the config's scene_linear)")
+    colour.add_argument("--ocio", help="OCIO config path or ocio:// name (default: $OCIO, else the bundled config)")
+    priors = parser.add_argument_group("priors")
+    priors.add_argument("--seg", default="auto", help="soft segmentation: auto (from the plate difference), none, "
+                                                      "or a roto/mask sequence pattern")
+    priors.add_argument("--motion", default="auto", choices=("auto", "none"),
+                        help="motion cues from neighbouring frames (none for unrelated stills)")
+    priors.add_argument("--motion-gap", type=int, default=1, metavar="K", help="motion cues at t-2K, t-K, t+K, t+2K")
+    priors.add_argument("--garbage", metavar="PATTERN", help="garbage matte: where it is 1, alpha is forced to 0")
+    priors.add_argument("--core", metavar="PATTERN", help="core matte: where it is 1, alpha is forced to 1")
+    priors.add_argument("--align", default="none", choices=("none", "homography"),
+                        help="register the plate to each frame (hand-held shots); gain match is always on")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", default="default", help="registry name or weights file (default: shipped model)")
+    model.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    model.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16"),
+                       help="auto = fp16 on CUDA, fp32 on CPU")
+    model.add_argument("--threads", type=int, help="bound CPU threads (a farm slot's cores)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--layers", default="", help="extra layers, comma-separated: fg (straight colour), shadow")
+    out.add_argument("--flatten", action="store_true", help="write onto the display window (for Blender)")
+    out.add_argument("--repair-nonfinite", action="store_true",
+                     help="replace NaN/Inf input pixels by 0 with a warning, instead of failing the frame")
+    out.add_argument("--report", metavar="FILE", help="write a JSON report: frames done, skipped, failed, s/frame")
+    out.add_argument("--progress", default="auto", choices=PROGRESS_MODES,
+                     help="auto: a bar on a terminal, plain lines otherwise; json: one object per frame on stdout")
+    out.add_argument("--quiet", action="store_true", help="no progress output; errors and warnings only")
+
+
+def settings_from_args(args: argparse.Namespace) -> MatteSettings:
+    """The per-frame settings named on the command line."""
+    layers = tuple(name.strip() for name in args.layers.split(",") if name.strip())
+    return MatteSettings(colorspace=args.colorspace, output_colorspace=args.output_colorspace, ocio=args.ocio,
+                         seg=args.seg, motion=args.motion, motion_gap=args.motion_gap, garbage=args.garbage,
+                         core=args.core, align=args.align, layers=layers, flatten=args.flatten,
+                         repair_nonfinite=args.repair_nonfinite)
+
+
+class ProgressPrinter:
+    """Prints finished frames: a bar on stderr, JSON objects on stdout, or fixed-format lines on stderr."""
+
+    def __init__(self, mode: str) -> None:
+        if mode == "auto":
+            mode = "bar" if sys.stderr.isatty() else "lines"
+        self.mode = mode
+        self.bar = None
+
+    def __call__(self, outcome: FrameOutcome, done: int, total: int) -> None:
+        if self.mode == "json":
+            print(json.dumps({"frame": outcome.frame, "done": done, "total": total, "status": outcome.status,
+                              "seconds": round(outcome.seconds, 4), "output": outcome.output}), flush=True)
+        elif self.mode == "lines":
+            print(f"bgmatte: frame {outcome.frame} {outcome.status} {done}/{total} "
+                  f"{outcome.seconds:.3f}s {outcome.output}", file=sys.stderr, flush=True)
+        elif self.mode == "bar":
+            if self.bar is None:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, unit="frame", file=sys.stderr, dynamic_ncols=True)
+            self.bar.set_postfix_str(f"{outcome.frame} {outcome.status}")
+            self.bar.update(1)
+            if done == total:
+                self.bar.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def configure_logging(quiet: bool) -> None:
+    """Warnings and frame errors as `bgmatte: warning|error: ...` lines on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("bgmatte: %(levelname)s: %(message)s"))
+    logging.addLevelName(logging.WARNING, "warning")
+    logging.addLevelName(logging.ERROR, "error")
+    root = logging.getLogger("bgmatte")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    root.propagate = False
+
+
+def run(args: argparse.Namespace) -> int:
+    """Plan, check, matte and report; returns the exit code."""
+    from bgmatte.api import Matter
+
+    configure_logging(args.quiet)
+    settings = settings_from_args(args)
+    matter = Matter(model=args.model, device=args.device, precision=args.precision, threads=args.threads)
+    printer = ProgressPrinter("none" if args.quiet else args.progress)
+    try:
+        report = matter.matte_sequence(args.input, args.plate, args.output, frames=args.frames, within=args.within,
+                                       settings=settings, skip_existing=args.skip_existing, progress=printer)
+    finally:
+        printer.close()
+    if args.report:
+        report.write_json(args.report)
+    if printer.mode == "lines":
+        print(f"bgmatte: total {len(report.done)} done, {len(report.skipped)} skipped, {len(report.failed)} failed, "
+              f"{report.seconds_per_frame():.3f}s/frame, {report.seconds_total:.1f}s", file=sys.stderr)
+    return report.exit_code

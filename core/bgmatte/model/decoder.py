@@ -1,0 +1,47 @@
+"""Residual blocks (shared and per head) and the upsampling stages of the decoder."""
+from __future__ import annotations
+
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from bgmatte.model.layers import conv_norm_relu, make_norm
+
+
+class ResidualBlock(nn.Module):
+    """x + (3x3 conv, norm, ReLU, 3x3 conv, norm), reflection padded (the paper's ResnetBlock, no dropout)."""
+
+    def __init__(self, width: int, norm: str) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            conv_norm_relu(width, width, 3, norm, padding_mode="reflect"),
+            nn.Conv2d(width, width, 3, padding=1, padding_mode="reflect", bias=norm == "none"),
+            make_norm(norm, width),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, C, h, w) -> (B, C, h, w), any real values."""
+        return x + self.body(x)
+
+
+class ResidualDecoder(nn.Module):
+    """A stack of residual blocks at constant width and resolution (7 shared, then 3 per head)."""
+
+    def __init__(self, width: int, blocks: int, norm: str) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(*(ResidualBlock(width, norm) for _ in range(blocks)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, C, h, w) -> (B, C, h, w), any real values."""
+        return self.blocks(x)
+
+
+class UpsamplingBlock(nn.Module):
+    """Bilinear 2x upsampling, then 3x3 conv, norm, ReLU (the paper's decoder stage)."""
+
+    def __init__(self, in_width: int, out_width: int, norm: str) -> None:
+        super().__init__()
+        self.conv = conv_norm_relu(in_width, out_width, 3, norm)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, C_in, h, w) -> (B, C_out, 2h, 2w), >= 0."""
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False))

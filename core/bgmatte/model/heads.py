@@ -1,0 +1,64 @@
+"""The two output heads: alpha (tanh) and straight foreground (a residual on the input image)."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from bgmatte.model.decoder import ResidualDecoder, UpsamplingBlock
+
+
+class AlphaHead(nn.Module):
+    """Residual blocks, d upsampling stages back to input resolution, 7x7 conv, tanh mapped to [0, 1]."""
+
+    def __init__(self, in_width: int, level_widths: tuple[int, ...], blocks: int, norm: str) -> None:
+        super().__init__()
+        self.decoder = ResidualDecoder(in_width, blocks, norm)
+        widths = (in_width,) + tuple(reversed(level_widths[:-1]))
+        self.upsample = nn.Sequential(*(UpsamplingBlock(widths[i], widths[i + 1], norm)
+                                        for i in range(len(widths) - 1)))
+        self.output = nn.Conv2d(widths[-1], 1, 7, padding=3, padding_mode="reflect")
+
+    def forward(self, features: Tensor) -> Tensor:
+        """Predict alpha.
+
+        Args:
+            features: (B, C, H / 2**d, W / 2**d) output of the shared residual decoder.
+
+        Returns:
+            (B, 1, H, W) alpha in [0, 1] ((tanh + 1) / 2; the paper's tanh gives [-1, 1]).
+        """
+        x = self.upsample(self.decoder(features))
+        return (torch.tanh(self.output(x)) + 1.0) * 0.5
+
+
+class ForegroundHead(nn.Module):
+    """Residual blocks, upsampling with a skip from the image encoder, 7x7 conv added to the image.
+
+    The first upsampling stage reaches the resolution of the image encoder's skip features
+    (1/2**(d-1)); they are concatenated, as in the paper, before the remaining stages.
+    """
+
+    def __init__(self, in_width: int, level_widths: tuple[int, ...], blocks: int, norm: str) -> None:
+        super().__init__()
+        self.decoder = ResidualDecoder(in_width, blocks, norm)
+        skip_width = level_widths[-2]
+        self.first_upsample = UpsamplingBlock(in_width, skip_width, norm)
+        widths = (2 * skip_width,) + tuple(reversed(level_widths[:-2]))
+        self.upsample = nn.Sequential(*(UpsamplingBlock(widths[i], widths[i + 1], norm)
+                                        for i in range(len(widths) - 1)))
+        self.output = nn.Conv2d(widths[-1], 3, 7, padding=3, padding_mode="reflect")
+
+    def forward(self, features: Tensor, skip: Tensor, image: Tensor) -> Tensor:
+        """Predict the straight (unpremultiplied) foreground colour.
+
+        Args:
+            features: (B, C, H / 2**d, W / 2**d) output of the shared residual decoder.
+            skip: (B, level_widths[d-1], H / 2**(d-1), W / 2**(d-1)) image encoder features.
+            image: (B, 3, H, W) the encoded input image (values ~0..1.5).
+
+        Returns:
+            (B, 3, H, W) straight foreground in the network encoding: image + predicted residual.
+        """
+        x = self.first_upsample(self.decoder(features))
+        x = self.upsample(torch.cat([x, skip], dim=1))
+        return image + self.output(x)

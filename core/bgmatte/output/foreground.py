@@ -1,0 +1,159 @@
+"""The premultiplied foreground from the compositing equation, alpha*F = I - (1 - alpha)*B.
+
+With a clean plate B the equation gives the premultiplied colour directly, so motion blur and
+edge colour (spill, hair) come out of the frame itself rather than from a network's guess. The
+network's foreground only fills in where the plate is unreliable. Where alpha is 0 the residual
+I - B is what the plate does not explain: noise (dropped), added light such as flares and glows
+(kept in RGB) and darkening such as cast shadows (moved to the shadow layer, see
+:mod:`bgmatte.output.layers`).
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+# Below this alpha a pixel counts, smoothly, as background (weight 1 at alpha 0, 0 from here up).
+BACKGROUND_ALPHA = 0.05
+# A residual is signal from this many noise sigmas, fully from twice as many.
+NOISE_SIGMAS = 3.0
+# estimate_noise_floor: alpha below this is background; about this many pixels are sampled.
+NOISE_ALPHA = 0.01
+NOISE_SAMPLES = 100_000
+NOISE_MIN_PIXELS = 100
+# Flares and shadows are outliers of the noise: sigma-clip them away before the final MAD.
+NOISE_CLIP_SIGMAS = 3.5
+NOISE_CLIP_ITERATIONS = 3
+# Full-resolution work goes in bands of this many rows (small temporaries, cache-friendly).
+BAND_ROWS = 64
+
+
+def background_weight(alpha: np.ndarray) -> np.ndarray:
+    """How much a pixel is background: 1 at alpha 0, falling linearly to 0 at BACKGROUND_ALPHA."""
+    return np.clip(1.0 - alpha * (1.0 / BACKGROUND_ALPHA), 0.0, 1.0)
+
+
+def above_noise(excess: np.ndarray, sigma: np.ndarray | float) -> np.ndarray:
+    """Weight in [0, 1] of an excess over noise: 0 up to k*sigma, ramping to 1 at 2k*sigma.
+
+    Args:
+        excess: Signed residual (any shape) whose positive part may be signal.
+        sigma: Noise sigma, broadcastable against ``excess`` (0 for noise-free data).
+
+    Returns:
+        float32 weights with the shape of ``excess``.
+    """
+    threshold = NOISE_SIGMAS * np.asarray(sigma, dtype=np.float32)
+    ramp = (excess - threshold) / np.maximum(threshold, 1e-8)
+    return np.clip(ramp, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def estimate_noise_floor(
+    frame: np.ndarray, plate: np.ndarray, alpha: np.ndarray, valid: np.ndarray | None = None
+) -> np.ndarray:
+    """Per-channel noise sigma of I - B on the background, as 1.4826 * MAD.
+
+    Pixels beyond 3.5 sigma in any channel (flares, shadows) are clipped away and the MAD is
+    taken again, so large shadows do not inflate the floor. Computed on a regular subsample of
+    about 100k pixels, so it costs the same at any size.
+
+    Args:
+        frame: (H, W, 3) float32 working linear frame.
+        plate: (H, W, 3) float32 working linear plate, gain-matched and registered.
+        alpha: (H, W) float32 alpha in [0, 1].
+        valid: Optional (H, W) bool or [0, 1] map of usable plate pixels.
+
+    Returns:
+        (3,) float32 sigma per channel, working linear; zeros when there is no background.
+    """
+    step = max(1, int(np.ceil(np.sqrt(alpha.size / NOISE_SAMPLES))))
+    background = alpha[::step, ::step] < NOISE_ALPHA
+    if valid is not None:
+        background &= valid[::step, ::step] >= 1
+    if background.sum() < NOISE_MIN_PIXELS:
+        logger.debug("noise floor: only %d background samples, taken as 0", int(background.sum()))
+        return np.zeros(3, dtype=np.float32)
+    residual = frame[::step, ::step][background] - plate[::step, ::step][background]
+    inliers = np.ones(len(residual), dtype=bool)
+    for _ in range(NOISE_CLIP_ITERATIONS):
+        centre = np.median(residual[inliers], axis=0)
+        deviation = np.abs(residual - centre)
+        sigma = 1.4826 * np.median(deviation[inliers], axis=0)
+        inliers = np.all(deviation <= NOISE_CLIP_SIGMAS * sigma, axis=1)
+        if inliers.sum() < NOISE_MIN_PIXELS:
+            break
+    return sigma.astype(np.float32)
+
+
+def premultiplied_foreground(
+    frame: np.ndarray,
+    plate: np.ndarray,
+    alpha: np.ndarray,
+    fg_net: np.ndarray | None = None,
+    plate_valid: np.ndarray | None = None,
+    noise_floor: np.ndarray | None = None,
+) -> np.ndarray:
+    """Premultiplied foreground RGB, P = I - (1 - alpha) * B, with the background residual sorted.
+
+    Where alpha fades to 0 (weight ``background_weight(alpha)``) the residual R = I - B is split
+    per channel: within the noise floor (3 sigma, ramping to 6 sigma) it is dropped; positive
+    residuals above it (added light: flares, glows over the plate) are kept; negative ones
+    (cast shadows) are removed from RGB and belong to ``shadow_layer``. Where the plate is not
+    valid (e.g. outside an aligned plate) the result blends to alpha * ``fg_net``.
+
+    So a comp over the plate, ``P + (1 - alpha) * B``, reproduces the input exactly at
+    alpha >= 0.05 (solid subject and soft edges, motion blur included), over the background up
+    to the noise floor, and in shadows only with the shadow layer:
+    ``P + (1 - alpha) * B * (1 - shadow)``.
+
+    Args:
+        frame: (H, W, 3) float32 working linear frame I.
+        plate: (H, W, 3) float32 working linear plate B, gain-matched and registered.
+        alpha: (H, W) float32 alpha in [0, 1].
+        fg_net: (H, W, 3) float32 straight working linear foreground from the network; needed
+            only where ``plate_valid`` is below 1.
+        plate_valid: Optional (H, W) bool or [0, 1] map of where the plate can be trusted.
+        noise_floor: (3,) per-channel noise sigma of I - B; estimated when None.
+
+    Returns:
+        A new (H, W, 3) float32 premultiplied working linear foreground, the only full-size
+        allocation: the work goes in bands of rows, so temporaries stay small at 4K.
+
+    Raises:
+        ValueError: If shapes disagree, or the plate is invalid somewhere and ``fg_net`` is None.
+    """
+    height, width = alpha.shape
+    for name, array in (("frame", frame), ("plate", plate), ("fg_net", fg_net)):
+        if array is not None and array.shape != (height, width, 3):
+            raise ValueError(f"{name} is {array.shape}, expected ({height}, {width}, 3) to match alpha")
+    if noise_floor is None:
+        noise_floor = estimate_noise_floor(frame, plate, alpha, plate_valid)
+
+    sigma = np.asarray(noise_floor, dtype=np.float32)
+    trust = None if plate_valid is None else np.asarray(plate_valid, dtype=np.float32)
+    if trust is not None and fg_net is None and np.any(trust < 1.0):
+        raise ValueError("fg_net is needed where the plate is not valid")
+
+    premult = np.empty((height, width, 3), dtype=np.float32)
+    for rows in _row_bands(height):
+        band_alpha = alpha[rows][..., None]
+        residual = frame[rows] - plate[rows]
+        band = premult[rows]
+        np.multiply(band_alpha, plate[rows], out=band)
+        band += residual
+        if np.any(band_alpha < BACKGROUND_ALPHA):
+            residual -= residual * above_noise(residual, sigma)
+            residual *= background_weight(band_alpha)
+            band -= residual
+        if trust is not None and np.any(trust[rows] < 1.0):
+            band_trust = trust[rows][..., None]
+            band *= band_trust
+            band += (1.0 - band_trust) * band_alpha * fg_net[rows]
+    return premult
+
+
+def _row_bands(height: int) -> list[slice]:
+    """Slices of BAND_ROWS rows covering ``height`` rows."""
+    return [slice(top, min(top + BAND_ROWS, height)) for top in range(0, height, BAND_ROWS)]

@@ -1,0 +1,126 @@
+"""Full-resolution alpha: refine only the uncertain band, tile by tile, from the plate and a guided filter.
+
+Departure from the papers: the CVPR 2020 paper outputs alpha at the network's resolution, and
+its CVPR 2021 follow-up (BGMv2, Lin et al.) refines the uncertain patches with a second, learned
+network. We keep the patch idea but use no learned parameters: inside the band, alpha comes from
+projecting the full-resolution frame onto the line from plate to foreground colour (the
+compositing equation I = aF + (1 - a)B solved for a, with F the network's foreground upsampled),
+trusted where F and B differ, and otherwise from a colour guided-filter upsampling of the
+network alpha. Outside the band, alpha is the bilinear upsampling of the network alpha.
+"""
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+from bgmatte.priors.resample import resize_area, resize_linear
+from bgmatte.refine.guided_filter import apply_coefficients, guided_filter_coefficients
+from bgmatte.refine.sampling import bilinear_taps, upsample_bilinear_region
+
+log = logging.getLogger(__name__)
+
+BAND_LOW = 0.02  # low-resolution alpha strictly between these is uncertain
+BAND_HIGH = 0.98
+BAND_DILATION = 1  # low-resolution pixels added around the band, so all of it gets full weight
+GUIDE_RADIUS = 2  # guided filter window radius, low-resolution pixels
+GUIDE_EPS = 1e-3  # guided filter regulariser, in (frame / mean level)^2 units
+CONTRAST_SCALE = 0.1  # |F - B| at which the plate projection gets half the weight, x mean level
+MIN_LEVEL = 1e-6  # floor of the frame's mean level (a black frame)
+
+
+def _dot3(x: Tensor, y: Tensor) -> Tensor:
+    """Per-pixel dot product over the last axis of (..., 3) tensors, in a fixed order (tiles agree)."""
+    return x[..., 0] * y[..., 0] + x[..., 1] * y[..., 1] + x[..., 2] * y[..., 2]
+
+
+def uncertain_band(alpha_low: np.ndarray) -> np.ndarray:
+    """(h, w) float32 mask: 1 where BAND_LOW < alpha < BAND_HIGH, dilated by BAND_DILATION pixels."""
+    band = ((alpha_low > BAND_LOW) & (alpha_low < BAND_HIGH)).astype(np.uint8)
+    size = 2 * BAND_DILATION + 1
+    return cv2.dilate(band, np.ones((size, size), np.uint8)).astype(np.float32)
+
+
+def _check_inputs(alpha_low: np.ndarray, frame: np.ndarray, plate: np.ndarray, fg_low: np.ndarray, tile: int) -> None:
+    """Raise ValueError when the arrays do not have the documented shapes."""
+    if alpha_low.ndim != 2:
+        raise ValueError(f"alpha_low: expected (h, w), got {alpha_low.shape}")
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"frame: expected (H, W, 3), got {frame.shape}")
+    if plate.shape != frame.shape:
+        raise ValueError(f"plate: expected (H, W, 3) = {frame.shape} like the frame, got {plate.shape}")
+    if fg_low.shape != alpha_low.shape + (3,):
+        raise ValueError(f"fg_low: expected (h, w, 3) = {alpha_low.shape + (3,)} like alpha_low, got {fg_low.shape}")
+    if alpha_low.shape[0] > frame.shape[0] or alpha_low.shape[1] > frame.shape[1]:
+        raise ValueError(f"alpha_low {alpha_low.shape} is larger than the frame {frame.shape[:2]}")
+    if tile < 1:
+        raise ValueError(f"tile must be >= 1, got {tile}")
+
+
+def refine_alpha(alpha_low: np.ndarray, frame: np.ndarray, plate: np.ndarray, fg_low: np.ndarray,
+                 tile: int = 256) -> np.ndarray:
+    """Upsample the network alpha to full resolution, refining the uncertain band from the plate.
+
+    Memory: one full-resolution float32 plane (the result) plus per-tile temporaries, whatever
+    the frame size. Only tiles that contain band pixels are computed; every other pixel is the
+    bilinear upsampling of ``alpha_low``, and the result does not depend on ``tile``.
+
+    Args:
+        alpha_low: (h, w) network alpha in [0, 1] at the working resolution.
+        frame: (H, W, 3) float32 working linear (ACEScg) frame at full resolution.
+        plate: (H, W, 3) float32 working linear clean plate, registered and gain-matched.
+        fg_low: (h, w, 3) working linear straight (unpremultiplied) network foreground.
+        tile: side of the square tiles, in full-resolution pixels.
+
+    Returns:
+        (H, W) float32 alpha in [0, 1].
+
+    Raises:
+        ValueError: If the shapes do not match the above.
+    """
+    _check_inputs(alpha_low, frame, plate, fg_low, tile)
+    alpha_low = np.asarray(alpha_low, np.float32)
+    height, width = frame.shape[:2]
+    alpha = resize_linear(alpha_low, (height, width))
+    band = uncertain_band(alpha_low)
+    if not band.any():
+        return alpha
+    frame_low = resize_area(frame, alpha_low.shape)
+    level = max(float(frame_low.mean()), MIN_LEVEL)
+    guide_low = torch.from_numpy(frame_low).permute(2, 0, 1)[None].double() / level
+    a, b = guided_filter_coefficients(guide_low, torch.from_numpy(alpha_low)[None, None].double(),
+                                      GUIDE_RADIUS, GUIDE_EPS)
+    # Everything sampled per tile, packed: band weight, F (3), guided-filter a (3) and b (1).
+    low = torch.cat([torch.from_numpy(band)[None, None], torch.from_numpy(np.ascontiguousarray(fg_low,
+                     np.float32)).permute(2, 0, 1)[None], a[:, 0].float(), b.float()], dim=1)
+    scale2 = (CONTRAST_SCALE * level) ** 2
+    tiny2 = (1e-3 * level) ** 2
+    refined_tiles = 0
+    for top in range(0, height, tile):
+        rows = bilinear_taps(height, band.shape[0], top, min(top + tile, height))
+        for left in range(0, width, tile):
+            cols = bilinear_taps(width, band.shape[1], left, min(left + tile, width))
+            footprint = band[int(rows[0][0]):int(rows[1][-1]) + 1, int(cols[0][0]):int(cols[1][-1]) + 1]
+            if not footprint.any():
+                continue
+            refined_tiles += 1
+            tile_h, tile_w = len(rows[0]), len(cols[0])
+            window = (slice(top, top + tile_h), slice(left, left + tile_w))
+            sampled = upsample_bilinear_region(low, (height, width), top, left, tile_h, tile_w)[0]
+            weight, fg, coeff_a, coeff_b = sampled[0], sampled[1:4], sampled[4:7], sampled[7:8]
+            image = torch.from_numpy(np.ascontiguousarray(frame[window], np.float32))
+            background = torch.from_numpy(np.ascontiguousarray(plate[window], np.float32))
+            guided = apply_coefficients(coeff_a[None, None], coeff_b[None], image.permute(2, 0, 1)[None] / level)[0, 0]
+            spread = fg.permute(1, 2, 0) - background
+            spread2 = _dot3(spread, spread)
+            projected = (_dot3(image - background, spread) / (spread2 + tiny2)).clamp(0.0, 1.0)
+            confidence = spread2 / (spread2 + scale2)
+            estimate = confidence * projected + (1.0 - confidence) * guided.clamp(0.0, 1.0)
+            upsampled = torch.from_numpy(alpha[window])
+            blended = torch.where(weight > 0, upsampled + weight * (estimate - upsampled), upsampled)
+            alpha[window] = blended.numpy()
+    log.debug("refined %d tiles of %d px", refined_tiles, tile)
+    return alpha

@@ -1,0 +1,90 @@
+"""Sequences: motion cues from disk, farm chunks equal a whole run, priors and overrides, plate alignment."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from bgmatte.cli import main
+from bgmatte.data.synthetic_shot import ShotRecipe, make_shot
+from conftest import TEST_MODEL, read_exr, write_exr
+
+
+def matte(shot: Path, out: Path, *extra: str, plate: str = "plate.####.exr") -> int:
+    return main(["matte", str(shot / "frame.####.exr"), "--plate", str(shot / plate), "-o", str(out / "m.####.exr"),
+                 "--model", TEST_MODEL, "--progress", "none", *extra])
+
+
+def alphas(out: Path, frames) -> list[np.ndarray]:
+    return [read_exr(out / f"m.{f}.exr")[0] for f in frames]
+
+
+def test_chunks_with_within_equal_the_whole_run_pixel_for_pixel(shot_dir, tmp_path):
+    assert matte(shot_dir, tmp_path / "whole", "--frames", "1001-1006") == 0
+    for chunk in ("1001-1003", "1004-1006"):
+        assert matte(shot_dir, tmp_path / "chunks", "--frames", "1001-1006", "--within", chunk) == 0
+    for a, b in zip(alphas(tmp_path / "whole", range(1001, 1007)), alphas(tmp_path / "chunks", range(1001, 1007))):
+        assert np.array_equal(a, b)
+
+
+def test_stepped_and_listed_specs_write_only_their_frames(shot_dir, tmp_path):
+    assert matte(shot_dir, tmp_path / "step", "--frames", "1001-1006x2", "--within", "1002-1010") == 0
+    assert sorted(p.name for p in (tmp_path / "step").iterdir()) == ["m.1003.exr", "m.1005.exr"]
+
+
+def test_motion_cues_change_the_matte_and_none_treats_frames_as_stills(shot_dir, tmp_path):
+    assert matte(shot_dir, tmp_path / "moving", "--frames", "1003") == 0
+    assert matte(shot_dir, tmp_path / "still", "--frames", "1003", "--motion", "none") == 0
+    assert matte(shot_dir, tmp_path / "gap2", "--frames", "1003", "--motion-gap", "2") == 0
+    moving, still, gap2 = (alphas(tmp_path / d, [1003])[0][..., 3] for d in ("moving", "still", "gap2"))
+    assert not np.array_equal(moving, still)
+    assert not np.array_equal(moving, gap2)
+
+
+def test_roto_sequence_as_single_channel_or_rgba_alpha_gives_the_same_prior(shot_dir, tmp_path):
+    for f in range(1001, 1004):
+        truth, _ = read_exr(shot_dir / f"alpha.{f}.exr")
+        write_exr(tmp_path / "roto_y" / f"r.{f}.exr", truth[..., 0])
+        rgba = np.concatenate([np.zeros(truth.shape[:2] + (3,), np.float32), truth], axis=-1)
+        write_exr(tmp_path / "roto_rgba" / f"r.{f}.exr", rgba)
+    assert matte(shot_dir, tmp_path / "y", "--frames", "1001-1003", "--seg", str(tmp_path / "roto_y" / "r.####.exr")) == 0
+    assert matte(shot_dir, tmp_path / "rgba", "--frames", "1001-1003",
+                 "--seg", str(tmp_path / "roto_rgba" / "r.####.exr")) == 0
+    assert matte(shot_dir, tmp_path / "none", "--frames", "1001-1003", "--seg", "none") == 0
+    y, rgba, none = (alphas(tmp_path / d, [1002])[0][..., 3] for d in ("y", "rgba", "none"))
+    assert np.array_equal(y, rgba)
+    assert not np.array_equal(y, none)
+
+
+def test_garbage_and_core_mattes_force_alpha(shot_dir, tmp_path):
+    h, w = 64, 96
+    garbage = np.zeros((h, w), np.float32)
+    garbage[:, :20] = 1
+    core = np.zeros((h, w), np.float32)
+    core[40:, 30:40] = 1
+    write_exr(tmp_path / "garbage.exr", garbage)
+    write_exr(tmp_path / "core.exr", core)
+    assert matte(shot_dir, tmp_path / "o", "--frames", "1002", "--garbage", str(tmp_path / "garbage.exr"),
+                 "--core", str(tmp_path / "core.exr")) == 0
+    alpha = alphas(tmp_path / "o", [1002])[0][..., 3]
+    assert alpha[:, :20].max() == 0.0
+    assert alpha[40:, 30:40].min() == 1.0
+
+
+def test_homography_alignment_registers_a_moved_plate(tmp_path):
+    make_shot(tmp_path / "shot", ShotRecipe(width=384, height=256, count=1, strands=10, shadow=0.0, seed=5))
+    frame, _ = read_exr(tmp_path / "shot" / "frame.1001.exr")
+    plate, _ = read_exr(tmp_path / "shot" / "plate.1001.exr")
+    matrix = np.array([[np.cos(0.03), -np.sin(0.03), 6.0], [np.sin(0.03), np.cos(0.03), -4.0], [0, 0, 1]])
+    moved = cv2.warpPerspective(plate, matrix, (384, 256), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    write_exr(tmp_path / "moved.exr", moved * 1.03)
+    errors = {}
+    for align in ("none", "homography"):
+        out = tmp_path / align / "m.exr"
+        assert main(["matte", str(tmp_path / "shot" / "frame.1001.exr"), "--plate", str(tmp_path / "moved.exr"),
+                     "-o", str(out), "--align", align, "--model", TEST_MODEL, "--progress", "none"]) == 0
+        result, _ = read_exr(out)
+        comp = result[..., :3] + (1 - result[..., 3:4]) * plate
+        errors[align] = float(np.abs(comp - frame)[16:-16, 16:-16].mean())
+    assert errors["homography"] < 0.25 * errors["none"]

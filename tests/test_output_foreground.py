@@ -1,0 +1,166 @@
+"""The compositing-equation foreground and the shadow and straight-colour layers."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import pytest
+
+from bgmatte.output import estimate_noise_floor, premultiplied_foreground, shadow_layer, straight_foreground
+
+SIZE = 128
+NOISE = 0.003
+FLARE = np.float32([0.3, 0.2, 0.05])
+SHADOW_DARKENING = 0.5
+
+
+@dataclass
+class Shot:
+    """A synthetic frame I = alpha F + (1 - alpha) B + flare, with a cast shadow, and its parts."""
+
+    frame: np.ndarray
+    plate: np.ndarray
+    alpha: np.ndarray
+    fg: np.ndarray
+    flare: np.ndarray  # (H, W) bool, alpha 0
+    shadow: np.ndarray  # (H, W) bool, alpha 0
+    empty: np.ndarray  # (H, W) bool, alpha 0, nothing but noise
+
+
+def smooth_texture(seed: int, low: float, high: float) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    texture = cv2.GaussianBlur(rng.random((SIZE, SIZE, 3), dtype=np.float32), (0, 0), 3.0)
+    texture = (texture - texture.min()) / (texture.max() - texture.min())
+    return (low + (high - low) * texture).astype(np.float32)
+
+
+def make_shot(noise: float = NOISE) -> Shot:
+    y, x = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+    distance = np.sqrt((x - 64) ** 2 + (y - 64) ** 2)
+    alpha = np.clip((40 - distance) / 10, 0, 1).astype(np.float32)  # solid core, 10 px soft edge
+    plate = smooth_texture(1, 0.1, 0.9)
+    fg = smooth_texture(2, 0.2, 1.5) * np.float32([1.0, 0.6, 0.4])
+    frame = alpha[..., None] * fg + (1 - alpha[..., None]) * plate
+    flare = np.zeros((SIZE, SIZE), bool)
+    flare[4:20, 100:124] = True
+    frame[flare] += FLARE
+    shadow = np.zeros((SIZE, SIZE), bool)
+    shadow[104:124, 4:40] = True
+    frame[shadow] *= SHADOW_DARKENING
+    empty = np.zeros((SIZE, SIZE), bool)
+    empty[4:30, 4:30] = True
+    rng = np.random.default_rng(3)
+    frame = (frame + rng.normal(0, noise, frame.shape)).astype(np.float32)
+    plate_seen = (plate + rng.normal(0, noise, plate.shape)).astype(np.float32)
+    return Shot(frame, plate_seen, alpha, fg.astype(np.float32), flare, shadow, empty)
+
+
+def inner(mask: np.ndarray, pixels: int = 3) -> np.ndarray:
+    """The mask shrunk by a few pixels, away from the shadow layer's light blur."""
+    return cv2.erode(mask.astype(np.uint8), np.ones((2 * pixels + 1, 2 * pixels + 1), np.uint8)).astype(bool)
+
+
+def test_comp_over_the_plate_reproduces_the_input_on_the_subject_and_its_soft_edges():
+    shot = make_shot()
+
+    premult = premultiplied_foreground(shot.frame, shot.plate, shot.alpha)
+
+    comp = premult + (1 - shot.alpha[..., None]) * shot.plate
+    subject = shot.alpha >= 0.05
+    assert ((shot.alpha > 0.05) & (shot.alpha < 0.95)).sum() > 1000  # a real soft edge
+    np.testing.assert_allclose(comp[subject], shot.frame[subject], atol=1e-6)
+
+
+def test_flares_over_the_plate_are_kept_in_rgb_where_alpha_is_zero():
+    shot = make_shot()
+
+    premult = premultiplied_foreground(shot.frame, shot.plate, shot.alpha)
+
+    assert np.all(shot.alpha[shot.flare] == 0)
+    np.testing.assert_allclose(premult[shot.flare].mean(axis=0), FLARE, atol=0.002)
+
+
+def test_shadows_leave_rgb_and_go_to_the_shadow_layer():
+    shot = make_shot()
+    noise = estimate_noise_floor(shot.frame, shot.plate, shot.alpha)
+
+    premult = premultiplied_foreground(shot.frame, shot.plate, shot.alpha, noise_floor=noise)
+    shadow = shadow_layer(shot.frame, shot.plate, shot.alpha, noise)
+
+    core = inner(shot.shadow)
+    assert np.all(premult[shot.shadow] == 0.0)
+    assert np.abs(shadow[core] - (1 - SHADOW_DARKENING)).mean() < 0.01
+    assert shadow.dtype == np.float32 and shadow.min() >= 0.0 and shadow.max() <= 1.0
+    comp = premult + (1 - shot.alpha[..., None]) * shot.plate * (1 - shadow[..., None])
+    error = np.abs(comp[core] - shot.frame[core])
+    assert error.mean() < 2 * NOISE and np.percentile(error, 99) < 6 * NOISE
+
+
+def test_a_background_that_is_only_noise_gives_empty_rgb_and_no_shadow():
+    shot = make_shot()
+    noise = estimate_noise_floor(shot.frame, shot.plate, shot.alpha)
+
+    premult = premultiplied_foreground(shot.frame, shot.plate, shot.alpha, noise_floor=noise)
+    shadow = shadow_layer(shot.frame, shot.plate, shot.alpha, noise)
+
+    assert np.abs(premult[shot.empty]).mean() < 0.01 * NOISE
+    assert (premult[shot.empty] != 0).mean() < 0.005
+    assert shadow[shot.empty].max() < 0.01
+
+
+def test_noise_floor_is_the_sigma_of_frame_minus_plate_on_the_background():
+    shot = make_shot()
+
+    sigma = estimate_noise_floor(shot.frame, shot.plate, shot.alpha)
+
+    assert sigma.shape == (3,) and sigma.dtype == np.float32
+    np.testing.assert_allclose(sigma, np.sqrt(2) * NOISE, rtol=0.1)  # frame and plate noise
+    assert np.all(estimate_noise_floor(shot.frame, shot.plate, np.ones_like(shot.alpha)) == 0)
+
+
+def test_where_the_plate_is_not_valid_the_network_foreground_is_used():
+    shot = make_shot()
+    valid = np.ones((SIZE, SIZE), np.float32)
+    valid[:, :48] = 0.0
+    valid[:, 48:56] = 0.5
+    fg_net = np.full((SIZE, SIZE, 3), 0.25, np.float32)
+
+    noise = estimate_noise_floor(shot.frame, shot.plate, shot.alpha)
+
+    premult = premultiplied_foreground(shot.frame, shot.plate, shot.alpha, fg_net=fg_net, plate_valid=valid,
+                                       noise_floor=noise)
+    exact = premultiplied_foreground(shot.frame, shot.plate, shot.alpha, noise_floor=noise)
+
+    network = shot.alpha[..., None] * fg_net
+    np.testing.assert_allclose(premult[:, :48], network[:, :48], atol=1e-6)
+    np.testing.assert_allclose(premult[:, 48:56], 0.5 * exact[:, 48:56] + 0.5 * network[:, 48:56], atol=1e-6)
+    np.testing.assert_array_equal(premult[:, 56:], exact[:, 56:])
+    with pytest.raises(ValueError, match="fg_net"):
+        premultiplied_foreground(shot.frame, shot.plate, shot.alpha, plate_valid=valid)
+
+
+def test_premultiplied_foreground_leaves_its_inputs_untouched():
+    shot = make_shot()
+    frame, plate, alpha = shot.frame.copy(), shot.plate.copy(), shot.alpha.copy()
+
+    premultiplied_foreground(shot.frame, shot.plate, shot.alpha)
+
+    np.testing.assert_array_equal(shot.frame, frame)
+    np.testing.assert_array_equal(shot.plate, plate)
+    np.testing.assert_array_equal(shot.alpha, alpha)
+
+
+def test_straight_foreground_is_the_true_colour_on_the_subject_and_finite_everywhere():
+    shot = make_shot(noise=0.0)
+    fg_net = np.full((SIZE, SIZE, 3), 0.5, np.float32)
+    premult = premultiplied_foreground(shot.frame, shot.plate, shot.alpha, noise_floor=np.zeros(3, np.float32))
+
+    straight = straight_foreground(premult, shot.alpha, fg_net)
+
+    assert straight.shape == (SIZE, SIZE, 3) and straight.dtype == np.float32
+    assert np.all(np.isfinite(straight))
+    subject = shot.alpha > 0.1
+    np.testing.assert_allclose(straight[subject], shot.fg[subject], rtol=1e-4, atol=1e-5)
+    outside = shot.alpha < 0.05
+    np.testing.assert_array_equal(straight[outside], fg_net[outside])

@@ -1,0 +1,192 @@
+"""Plate matching (gain, homography) and the automatic soft segmentation, on synthetic plates."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from bgmatte.color.encoding import encode_for_network
+from bgmatte.errors import FrameError
+from bgmatte.priors import align_homography, match_gain, soft_segmentation
+
+SIZE = 256
+NOISE = 0.004
+
+
+def textured_plate(seed: int, size: int = SIZE) -> np.ndarray:
+    """A (size, size, 3) working linear plate with blobs at several scales, edges and a gradient."""
+    rng = np.random.default_rng(seed)
+    plate = np.zeros((size, size, 3), dtype=np.float32)
+    for sigma, weight in ((1.5, 0.25), (4.0, 0.35), (12.0, 0.4)):
+        layer = cv2.GaussianBlur(rng.random((size, size, 3), dtype=np.float32), (0, 0), sigma)
+        layer = (layer - layer.mean()) / (layer.std() + 1e-6)
+        plate += weight * layer
+    for _ in range(12):
+        x, y = rng.integers(0, size - 40, 2)
+        plate[y : y + rng.integers(8, 40), x : x + rng.integers(8, 40)] += rng.uniform(-1, 1, 3).astype(np.float32)
+    ramp = np.linspace(0.0, 1.0, size, dtype=np.float32)
+    plate += ramp[None, :, None]
+    return np.exp2(plate * 1.2 - 2.0).astype(np.float32)
+
+
+def noisy(image: np.ndarray, seed: int, sigma: float = NOISE) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (image + rng.normal(0.0, sigma, image.shape)).astype(np.float32)
+
+
+def disc(size: int, centre: tuple[float, float], radius: float) -> np.ndarray:
+    y, x = np.mgrid[0:size, 0:size]
+    return (x - centre[0]) ** 2 + (y - centre[1]) ** 2 <= radius**2
+
+
+def test_match_gain_recovers_a_four_percent_drift_with_a_subject_over_thirty_percent_of_the_frame():
+    clean = textured_plate(1)
+    subject = np.zeros((SIZE, SIZE), dtype=bool)
+    subject[40:216, 60:173] = True  # 30% of the frame
+    assert abs(subject.mean() - 0.30) < 0.01
+    frame = clean.copy()
+    frame[subject] = np.float32([0.8, 0.4, 0.3]) * textured_plate(2)[subject]
+    frame[216:240, 40:200] *= 0.6  # the subject's cast shadow
+    drift = np.float32([1.04, 0.96, 1.03])
+    plate = noisy(clean * drift, seed=3)
+    frame = noisy(frame, seed=4)
+
+    matched, gain = match_gain(frame, plate)
+
+    np.testing.assert_allclose(gain * drift, 1.0, atol=0.005)
+    np.testing.assert_allclose(matched, plate * gain, rtol=1e-6)
+    assert gain.shape == (3,) and gain.dtype == np.float32
+
+
+def test_match_gain_ignores_pixels_outside_the_valid_map():
+    clean = textured_plate(5)
+    frame = noisy(clean, seed=6)
+    plate = noisy(clean / 1.05, seed=7)
+    plate[:, :128] = 3.0  # garbage where the plate is not valid
+    valid = np.zeros((SIZE, SIZE), dtype=bool)
+    valid[:, 128:] = True
+
+    _, gain = match_gain(frame, plate, valid)
+
+    np.testing.assert_allclose(gain, 1.05, rtol=0.005)
+
+
+def test_match_gain_of_a_black_frame_is_one_instead_of_a_guess():
+    plate = textured_plate(8)
+    _, gain = match_gain(np.zeros_like(plate), plate)
+    np.testing.assert_array_equal(gain, np.ones(3, dtype=np.float32))
+
+
+def known_homography() -> np.ndarray:
+    """2 degrees about the centre, a translation and a slight perspective, plate -> frame."""
+    angle = np.deg2rad(2.0)
+    centre = np.array([[1, 0, -SIZE / 2], [0, 1, -SIZE / 2], [0, 0, 1]])
+    rotate = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    back = np.array([[1, 0, SIZE / 2 + 6.5], [0, 1, SIZE / 2 - 4.25], [0, 0, 1]])
+    perspective = np.array([[1, 0, 0], [0, 1, 0], [1.5e-4, -1.0e-4, 1]])
+    return back @ rotate @ perspective @ centre
+
+
+def project(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    mapped = np.c_[points, np.ones(len(points))] @ matrix.T
+    return mapped[:, :2] / mapped[:, 2:]
+
+
+def test_align_homography_recovers_a_hand_held_plate_to_under_a_pixel_at_the_corners():
+    truth = known_homography()
+    world = textured_plate(9)
+    frame = noisy(cv2.warpPerspective(world, truth, (SIZE, SIZE), flags=cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_REFLECT), seed=10)
+    plate = noisy(world * np.float32([1.03, 0.98, 1.02]), seed=11)
+
+    warped, valid, matrix = align_homography(frame, plate, name="plate.exr")
+
+    corners = np.array([[0, 0], [SIZE, 0], [SIZE, SIZE], [0, SIZE]], dtype=np.float64)
+    error = np.linalg.norm(project(matrix, corners) - project(truth, corners), axis=1)
+    assert error.max() < 1.0, error
+    assert warped.shape == frame.shape and warped.dtype == np.float32
+    inside = valid.copy()
+    inside[:8], inside[-8:], inside[:, :8], inside[:, -8:] = False, False, False, False
+    difference = np.abs(warped[inside] * np.float32([1 / 1.03, 1 / 0.98, 1 / 1.02]) - frame[inside])
+    assert np.median(difference) < 0.02
+
+
+def test_align_homography_marks_frame_pixels_that_the_plate_does_not_cover_as_invalid():
+    truth = known_homography()
+    world = textured_plate(12)
+    frame = noisy(cv2.warpPerspective(world, truth, (SIZE, SIZE), borderMode=cv2.BORDER_REFLECT), seed=13)
+
+    _, valid, _ = align_homography(frame, noisy(world, seed=14))
+
+    y, x = np.mgrid[0:SIZE, 0:SIZE]
+    source = project(np.linalg.inv(truth), np.c_[x.ravel(), y.ravel()]).reshape(SIZE, SIZE, 2)
+    outside = np.any((source < -1.0) | (source > SIZE), axis=2)
+    well_inside = np.all((source > 2.0) & (source < SIZE - 3.0), axis=2)
+    assert outside.sum() > 500  # the rotation and shift uncover a border
+    assert not valid[outside].any()
+    assert valid[well_inside].all()
+
+
+def test_align_homography_of_a_featureless_plate_is_a_frame_error_naming_the_plate():
+    flat = np.full((SIZE, SIZE, 3), 0.18, dtype=np.float32)
+
+    with pytest.raises(FrameError) as caught:
+        align_homography(flat, flat.copy(), name="shot/plate.1001.exr")
+
+    assert caught.value.subject == "shot/plate.1001.exr"
+    assert caught.value.problem.startswith("cannot register the plate to the frame: ")
+    assert "feature matches" in caught.value.problem
+
+
+def segmentation_case(seed: int, drift: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Encoded frame and plate with a textured disc over a noisy textured plate, and the disc."""
+    clean = textured_plate(seed)
+    subject = disc(SIZE, (120, 110), 55)
+    frame = clean.copy()
+    frame[subject] = (np.float32([0.9, 0.45, 0.3]) * (0.5 + 0.5 * textured_plate(seed + 1)))[subject]
+    frame = noisy(frame, seed + 2, sigma=0.01)
+    plate = noisy(clean * drift, seed + 3, sigma=0.01)
+    return encode_for_network(frame), encode_for_network(plate), subject
+
+
+@pytest.mark.parametrize("drift", [1.0, 1.03])
+def test_soft_segmentation_covers_a_disc_over_a_noisy_textured_plate(drift):
+    frame_enc, plate_enc, subject = segmentation_case(seed=20, drift=drift)
+
+    prior = soft_segmentation(frame_enc, plate_enc)
+
+    found = prior > 0.5
+    iou = (found & subject).sum() / (found | subject).sum()
+    assert iou > 0.8, iou
+    assert prior.shape == subject.shape and prior.dtype == np.float32
+    assert prior.min() >= 0.0 and prior.max() <= 1.0
+
+
+def test_soft_segmentation_is_zero_far_from_the_subject():
+    frame_enc, plate_enc, subject = segmentation_case(seed=30, drift=1.02)
+
+    prior = soft_segmentation(frame_enc, plate_enc)
+
+    far = cv2.distanceTransform((~subject).astype(np.uint8), cv2.DIST_L2, 5) > 40
+    assert prior[far].max() == 0.0
+    assert prior[disc(SIZE, (120, 110), 30)].min() > 0.99
+
+
+def test_soft_segmentation_of_a_frame_that_is_only_plate_is_empty():
+    clean = textured_plate(40)
+    prior = soft_segmentation(encode_for_network(noisy(clean, 41, 0.01)), encode_for_network(noisy(clean, 42, 0.01)))
+    assert prior.max() == 0.0
+
+
+def test_soft_segmentation_does_not_take_the_noise_of_dark_plate_areas_for_a_subject():
+    clean = textured_plate(70)
+    clean[:, :100] *= 0.005 / clean[:, :100].mean()  # deep shadow: the encoding's toe amplifies noise
+    subject = disc(SIZE, (170, 128), 50)
+    frame = clean.copy()
+    frame[subject] = np.float32([0.9, 0.45, 0.3])
+
+    prior = soft_segmentation(encode_for_network(noisy(frame, 71, 0.003)), encode_for_network(noisy(clean, 72, 0.003)))
+
+    found = prior > 0.5
+    assert (found & subject).sum() / (found | subject).sum() > 0.8
+    assert prior[:, :90].max() == 0.0
