@@ -76,7 +76,8 @@ def test_highlights_above_one_and_negative_values_survive(shot_dir, tmp_path):
     pl = write_exr(tmp_path / "p.exr", plate)
     assert main(["matte", str(src), "--plate", str(pl), "-o", str(tmp_path / "o.exr"), "--model", TEST_MODEL,
                  "--progress", "none"]) == 0
-    out, _ = read_exr(tmp_path / "o.exr")
-    comp = out[..., :3] + (1 - out[..., 3:4]) * plate
+    out, spec = read_exr(tmp_path / "o.exr")
+    gain = np.array([float(g) for g in spec.getattribute("bgmatte:plate_gain").split()], np.float32)
+    comp = out[..., :3] + (1 - out[..., 3:4]) * plate * gain
     assert np.allclose(comp[0:4, 0:4], 250.0, rtol=2e-3)
     assert np.allclose(comp[60:64, 0:4], -0.25, atol=2e-3)

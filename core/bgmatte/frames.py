@@ -20,6 +20,14 @@ from bgmatte.settings import MatteSettings
 log = logging.getLogger(__name__)
 
 
+def feather(valid: np.ndarray, radius: int = 3) -> np.ndarray:
+    """A soft (H, W) weight from a bool mask: 0 outside, ramping to 1 a few pixels inside the edge."""
+    import cv2
+
+    inside = cv2.erode(valid.astype(np.uint8), np.ones((2 * radius + 1,) * 2, np.uint8))
+    return np.minimum(cv2.blur(inside.astype(np.float32), (2 * radius + 1,) * 2) * 2, 1) * valid
+
+
 class FrameSource:
     """Loads the inputs of each planned frame, in the plan's order, reading every file once."""
 
@@ -88,7 +96,7 @@ class FrameSource:
         plate_valid = None
         if self.settings.align == "homography":
             plate, valid, _ = align_homography(pixels, plate, name=str(self.plan.plate.path(frame)))
-            plate_valid = valid.astype(np.float32)
+            plate_valid = feather(valid)
         neighbours = None
         if self.settings.motion == "auto" and self.plan.input.is_sequence:
             first, last = self.plan.disk_frames[0], self.plan.disk_frames[-1]

@@ -155,7 +155,7 @@ def matte_arrays(model: torch.nn.Module, inputs: FrameInputs, layers: tuple[str,
     t0 = time.perf_counter()
     need_fg_net = inputs.plate_valid is not None or "fg" in layers
     fg_net = resize_linear(fg_low, (height, width)) if need_fg_net else None
-    noise = estimate_noise_floor(frame, plate, alpha)
+    noise = estimate_noise_floor(frame, plate, alpha, valid=inputs.plate_valid)
     premult = premultiplied_foreground(frame, plate, alpha, fg_net=fg_net, plate_valid=inputs.plate_valid,
                                        noise_floor=noise)
     extra: dict[str, np.ndarray] = {}

@@ -18,7 +18,8 @@ A sample is a pure function of (seed, index). It is built in three steps:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -35,28 +36,33 @@ log = logging.getLogger(__name__)
 
 SUPERSAMPLE = 2
 """Scenes are composed at this multiple of the crop, then area-averaged."""
-FRAME_OFFSETS = (-2, -1, 0, 1, 2)
-"""Frames of a scene in units of the motion gap k; index 2 is the key frame t."""
-KEY = 2
+NEIGHBOURS = (-2, -1, 1, 2)
+"""Neighbour frames of the motion cue in units of the motion gap k: t-2k, t-k, t+k, t+2k."""
 
 
 @dataclass(frozen=True)
 class Scene:
-    """Five frames of a composite in scene-linear ACEScg, before any camera effect.
+    """A composite in scene-linear ACEScg before any camera effect: the key frame t and its neighbours.
+
+    The key frame obeys ``frame = premult + (1 - alpha) * background`` exactly. Neighbours only feed
+    the motion cue, so they are composed directly at the working size (half the key's size before
+    :func:`downsample_scene`), which keeps sample generation cheap.
 
     Attributes:
-        frames: (5, H, W, 3) composites I at t-2k, t-k, t, t+k, t+2k.
-        premult: (5, H, W, 3) premultiplied foreground P of each frame.
-        alpha: (5, H, W) coverage A of each frame.
-        background: (5, H, W, 3) background behind the subject B (the plate with the cast shadow).
-        plate: (H, W, 3) the clean plate as shot without the subject (no shadow), key frame.
+        frame: (H, W, 3) composite I at t.
+        premult: (H, W, 3) premultiplied foreground P at t.
+        alpha: (H, W) coverage A at t.
+        background: (H, W, 3) background behind the subject B (the plate with the cast shadow).
+        plate: (H, W, 3) the clean plate as shot without the subject (no shadow).
+        neighbours: (4, h, w, 3) composites at t-2k, t-k, t+k, t+2k at the working size.
     """
 
-    frames: np.ndarray
+    frame: np.ndarray
     premult: np.ndarray
     alpha: np.ndarray
     background: np.ndarray
     plate: np.ndarray
+    neighbours: np.ndarray
 
 
 def training_sample(banks: list[Bank], seed: int, index: int, crop: int) -> dict[str, np.ndarray]:
@@ -76,46 +82,56 @@ def training_sample(banks: list[Bank], seed: int, index: int, crop: int) -> dict
 
 
 def draw_scene(banks: list[Bank], rng: np.random.Generator, size: int) -> Scene:
-    """A moving composite of one or two bank elements over a bank plate, size x size, linear."""
+    """One or two bank elements moving over a bank plate: key frame size x size, neighbours size/2."""
     plate = _plate_crop(rng, _choose_plate(banks, rng), size)
+    small = size // SUPERSAMPLE
     still = rng.uniform() < 0.3
     layers = [_element_layer(rng, _choose_element(banks, rng), size, still, plate)
               for _ in range(1 if rng.uniform() < 0.75 else 2)]
-    premult = np.zeros((len(FRAME_OFFSETS), size, size, 3), np.float32)
-    alpha = np.zeros((len(FRAME_OFFSETS), size, size), np.float32)
-    shadow = np.ones((len(FRAME_OFFSETS), size, size, 1), np.float32)
-    for layer_premult, layer_alpha, layer_shadow in layers:
-        premult = layer_premult + premult * (1.0 - layer_alpha[..., None])
-        alpha = layer_alpha + alpha * (1.0 - layer_alpha)
-        shadow = shadow * layer_shadow
-    backgrounds = _camera_shake(rng, plate, still) * shadow
-    frames = premult + (1.0 - alpha[..., None]) * backgrounds
-    return Scene(frames.astype(np.float32), premult, alpha, backgrounds.astype(np.float32), plate)
+    premult = np.zeros((size, size, 3), np.float32)
+    alpha = np.zeros((size, size), np.float32)
+    shadow = np.ones((size, size, 1), np.float32)
+    moving_premult = np.zeros((len(NEIGHBOURS), small, small, 3), np.float32)
+    moving_alpha = np.zeros((len(NEIGHBOURS), small, small), np.float32)
+    moving_shadow = np.ones((len(NEIGHBOURS), small, small, 1), np.float32)
+    for key, neighbours in layers:
+        premult, alpha, shadow = _over(key, (premult, alpha, shadow))
+        moving_premult, moving_alpha, moving_shadow = _over(neighbours, (moving_premult, moving_alpha, moving_shadow))
+    background = plate * shadow
+    frame = premult + (1.0 - alpha[..., None]) * background
+    moving_backgrounds = _camera_shake(rng, resize_area(plate, (small, small)), still) * moving_shadow
+    moving_frames = moving_premult + (1.0 - moving_alpha[..., None]) * moving_backgrounds
+    return Scene(frame, premult, alpha, background.astype(np.float32), plate, moving_frames.astype(np.float32))
+
+
+def _over(layer: tuple[np.ndarray, np.ndarray, np.ndarray],
+          below: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(premult, alpha, shadow) of ``layer`` over ``below``: premultiplied over, shadows multiply."""
+    premult, alpha, shadow = layer
+    return (premult + below[0] * (1.0 - alpha[..., None]), alpha + below[1] * (1.0 - alpha), shadow * below[2])
 
 
 def downsample_scene(scene: Scene, crop: int) -> Scene:
-    """Area-average every image of ``scene`` to crop x crop (linear light stays linear)."""
-    def down(stack: np.ndarray) -> np.ndarray:
-        return np.stack([resize_area(item, (crop, crop)) for item in stack])
-
-    return Scene(down(scene.frames), down(scene.premult), down(scene.alpha), down(scene.background),
-                 resize_area(scene.plate, (crop, crop)))
+    """Area-average the key frame's images to crop x crop (linear light stays linear)."""
+    size = (crop, crop)
+    return Scene(resize_area(scene.frame, size), resize_area(scene.premult, size), resize_area(scene.alpha, size),
+                 resize_area(scene.background, size), resize_area(scene.plate, size), scene.neighbours)
 
 
 def network_sample(scene: Scene, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Camera effects, plate perturbation, priors and encoding of a working-size scene."""
     scene = _camera_blur(rng, scene)
     noise = _noise_model(rng)
-    frames = np.stack([_sensor_noise(rng, frame, noise) for frame in scene.frames])
-    image = frames[KEY]
+    image = _sensor_noise(rng, scene.frame, noise)
+    neighbours = [_sensor_noise(rng, frame, noise) for frame in scene.neighbours]
     plate = _perturbed_plate(rng, scene.plate, image, noise)
-    alpha = np.clip(scene.alpha[KEY], 0.0, 1.0)
-    fg = np.where(alpha[..., None] > 1e-3, scene.premult[KEY] / np.maximum(alpha[..., None], 1e-3), 0.0)
-    neighbours = [i for i in range(len(FRAME_OFFSETS)) if i != KEY]
+    alpha = np.clip(scene.alpha, 0.0, 1.0)
+    fg = np.where(alpha[..., None] > 1e-3, scene.premult / np.maximum(alpha[..., None], 1e-3), 0.0)
     # One encode call for every image of the sample (it is the costly part at this size).
-    encoded = encode_for_network(np.stack([image, scene.frames[KEY], plate, scene.background[KEY],
-                                           fg.astype(np.float32), *frames[neighbours]]))
+    encoded = encode_for_network(np.stack([image, scene.frame, plate, scene.background, fg.astype(np.float32),
+                                           *neighbours]))
     image_enc, image_clean, plate_enc, background, fg_enc = encoded[:5]
+    # A still: four copies of the frame, as inference does for a single image.
     still = rng.uniform() < 0.3
     greys = [motion_grey(image_enc if still else frame) for frame in encoded[5:]]
     return {
@@ -173,32 +189,45 @@ def _colour_shift(rng: np.random.Generator, rgb: np.ndarray, strength: float) ->
     return (grey + (rgb - grey) * saturation) * cast
 
 
+Layer = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""(premult (H, W, 3), alpha (H, W), shadow factor on the plate (H, W, 1)) of one element layer."""
+
+
 def _element_layer(rng: np.random.Generator, entry: ElementEntry, size: int, still: bool,
-                   plate: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(premult (5, S, S, 3), alpha (5, S, S), shadow factor (5, S, S, 1)) of one moving element."""
+                   plate: np.ndarray) -> tuple[Layer, Layer]:
+    """One element placed in the key frame (size x size) and its four neighbours (size/2, stacked)."""
     key = read_element(entry.path)
     height, width = key.shape[:2]
     for _ in range(8):
         scale = size * np.exp(rng.uniform(np.log(0.3), np.log(2.0))) / max(height, width)
         centre = rng.uniform(-0.1, 1.1, 2) * size
         placement = _Placement(scale, rng.uniform(-25, 25), bool(rng.uniform() < 0.5), centre)
-        key_alpha = _warp(key[..., 3:], placement, (height, width), size)[..., 0]
-        if key_alpha.mean() > 0.02 and key_alpha.mean() < 0.9:
+        coverage = _warp(key[..., 3:], placement, (height, width), size).mean()
+        if 0.02 < coverage < 0.9:
             break
     velocity = np.zeros(2) if still else rng.normal(0.0, size * 0.03, 2)
     spin = 0.0 if still else rng.normal(0.0, 2.0)
     colour = _recolour(rng, key, plate, placement, size)
-    premults, alphas = [], []
-    paths = entry.sequence if entry.sequence and not still else (entry.path,) * len(FRAME_OFFSETS)
-    sources = {path: _apply_colour(read_element(path), colour) for path in set(paths)}
-    for offset, path in zip(FRAME_OFFSETS, paths):
-        moved = replace(placement, centre=placement.centre + velocity * offset, angle=placement.angle + spin * offset)
-        rgba = _warp(sources[path], moved, (height, width), size)
+    shadow = _shadow_maker(rng, entry, placement, (height, width))
+    coloured = _apply_colour(key, colour)
+    key_rgba = _warp(coloured, placement, (height, width), size)
+    key_layer = (key_rgba[..., :3], np.clip(key_rgba[..., 3], 0.0, 1.0), shadow(key_rgba[..., 3], 1.0))
+    small = size // SUPERSAMPLE
+    factor = small / size
+    if entry.sequence and not still:
+        paths = [entry.sequence[i] for i in (0, 1, 3, 4)]
+    else:
+        paths = [entry.path] * len(NEIGHBOURS)
+    premults, alphas, shadows = [], [], []
+    for offset, path in zip(NEIGHBOURS, paths):
+        source = coloured if path == entry.path else _apply_colour(read_element(path), colour)
+        moved = _Placement(placement.scale * factor, placement.angle + spin * offset, placement.flip,
+                           (placement.centre + velocity * offset) * factor)
+        rgba = _warp(source, moved, (height, width), small)
         premults.append(rgba[..., :3])
         alphas.append(np.clip(rgba[..., 3], 0.0, 1.0))
-    alpha = np.stack(alphas)
-    shadow = _shadow(rng, entry, alpha, placement, (height, width), size)
-    return np.stack(premults), alpha, shadow
+        shadows.append(shadow(rgba[..., 3], factor))
+    return key_layer, (np.stack(premults), np.stack(alphas), np.stack(shadows))
 
 
 @dataclass(frozen=True)
@@ -251,38 +280,50 @@ def _apply_colour(rgba: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return out
 
 
-def _shadow(rng: np.random.Generator, entry: ElementEntry, alpha: np.ndarray, placement: _Placement,
-            shape: tuple[int, int], size: int) -> np.ndarray:
-    """Multiplicative shadow on the plate (5, S, S, 1): the element's shadow pass, or a synthetic one."""
-    ones = np.ones((*alpha.shape, 1), np.float32)
+def _shadow_maker(rng: np.random.Generator, entry: ElementEntry, placement: _Placement,
+                  shape: tuple[int, int]) -> Callable[[np.ndarray, float], np.ndarray]:
+    """A function (alpha (h, w), canvas factor) -> multiplicative shadow (h, w, 1) on the plate.
+
+    The element's rendered shadow pass when it has one, else (a quarter of the time) a synthetic
+    cast shadow: the alpha sheared onto the ground, blurred and darkened. The target alpha never
+    includes it: a shadow is a change of the background, not foreground.
+    """
     if entry.shadow is not None and rng.uniform() < 0.8:
-        with_shadow, plate = (read_plate(path) for path in entry.shadow)
-        ratio = np.clip(with_shadow / np.maximum(plate, 1e-6), 0.0, 1.0).mean(axis=2, keepdims=True)
-        ratio = 1.0 - _warp(1.0 - ratio, placement, shape, size)
-        return ones * ratio[None]
+        with_shadow, clean = (read_plate(path) for path in entry.shadow)
+        darkening = 1.0 - np.clip(with_shadow / np.maximum(clean, 1e-6), 0.0, 1.0).mean(axis=2, keepdims=True)
+
+        def rendered(alpha: np.ndarray, factor: float) -> np.ndarray:
+            moved = _Placement(placement.scale * factor, placement.angle, placement.flip, placement.centre * factor)
+            return 1.0 - _warp(darkening, moved, shape, alpha.shape[0])
+
+        return rendered
     if rng.uniform() > 0.25:
-        return ones
+        return lambda alpha, factor: np.ones((*alpha.shape, 1), np.float32)
     strength = rng.uniform(0.2, 0.7)
-    shear = np.array([[1.0, rng.uniform(-1.0, 1.0), rng.normal(0, size * 0.05)],
-                      [0.0, rng.uniform(0.2, 1.0), rng.normal(size * 0.05, size * 0.05)]], np.float32)
-    softness = rng.uniform(2.0, size * 0.05)
-    shadows = []
-    for frame_alpha in alpha:
-        cast = cv2.warpAffine(frame_alpha, shear, (size, size))
-        shadows.append(1.0 - strength * cv2.GaussianBlur(cast, (0, 0), softness))
-    return np.stack(shadows)[..., None].astype(np.float32)
+    shear = np.array([[1.0, rng.uniform(-1.0, 1.0), rng.normal(0, 0.05)],
+                      [0.0, rng.uniform(0.2, 1.0), rng.normal(0.05, 0.05)]], np.float32)
+    softness = rng.uniform(0.004, 0.05)
+
+    def synthetic(alpha: np.ndarray, factor: float) -> np.ndarray:
+        size = alpha.shape[0]
+        matrix = shear.copy()
+        matrix[:, 2] *= size
+        cast = cv2.warpAffine(np.ascontiguousarray(alpha), matrix, (size, size))
+        return (1.0 - strength * cv2.GaussianBlur(cast, (0, 0), softness * size))[..., None].astype(np.float32)
+
+    return synthetic
 
 
 def _camera_shake(rng: np.random.Generator, plate: np.ndarray, still: bool) -> np.ndarray:
-    """The plate seen in each of the five frames (5, S, S, 3): static, or with hand-held jitter."""
+    """The plate seen in the four neighbour frames (4, h, w, 3): static, or with hand-held jitter."""
     if still or rng.uniform() < 0.7:
-        return np.broadcast_to(plate, (len(FRAME_OFFSETS), *plate.shape)).copy()
+        return np.broadcast_to(plate, (len(NEIGHBOURS), *plate.shape)).copy()
     size = plate.shape[0]
     frames = []
-    for offset in FRAME_OFFSETS:
+    for offset in NEIGHBOURS:
         shift = rng.normal(0.0, size * 0.004, 2) * abs(offset)
         matrix = np.array([[1, 0, shift[0]], [0, 1, shift[1]]], np.float32)
-        frames.append(plate if offset == 0 else cv2.warpAffine(plate, matrix, (size, size), borderMode=cv2.BORDER_REFLECT))
+        frames.append(cv2.warpAffine(plate, matrix, (size, size), borderMode=cv2.BORDER_REFLECT))
     return np.stack(frames)
 
 
@@ -292,10 +333,11 @@ def _camera_blur(rng: np.random.Generator, scene: Scene) -> Scene:
         return scene
     sigma = rng.uniform(0.3, 1.5)
 
-    def blur(stack: np.ndarray) -> np.ndarray:
-        return np.stack([cv2.GaussianBlur(item, (0, 0), sigma) for item in stack]).reshape(stack.shape)
+    def blur(image: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(image, (0, 0), sigma).reshape(image.shape)
 
-    return Scene(blur(scene.frames), blur(scene.premult), blur(scene.alpha), blur(scene.background), scene.plate)
+    return Scene(blur(scene.frame), blur(scene.premult), blur(scene.alpha), blur(scene.background), scene.plate,
+                 np.stack([blur(frame) for frame in scene.neighbours]))
 
 
 def _noise_model(rng: np.random.Generator) -> tuple[float, float]:
@@ -318,11 +360,13 @@ def _perturbed_plate(rng: np.random.Generator, plate: np.ndarray, image: np.ndar
                      noise: tuple[float, float]) -> np.ndarray:
     """The clean plate as a separate pass gives it: drift, gamma, blur, shift, misalignment, noise.
 
-    Then the plate is gain-matched to the frame with ``match_gain`` as inference does (most of the
-    time), so what remains is the few-percent residual the network must tolerate.
+    A large exposure drift (auto exposure) is then gain-matched to the frame with ``match_gain``
+    as inference does; what remains, as for a small drift, is the few-percent residual the network
+    must tolerate.
     """
     size = plate.shape[0]
-    drift = rng.normal(0.0, 0.2 if rng.uniform() < 0.3 else 0.03)
+    large_drift = rng.uniform() < 0.3
+    drift = rng.normal(0.0, 0.2 if large_drift else 0.03)
     plate = plate * np.exp(drift + rng.normal(0.0, 0.01, 3)).astype(np.float32)
     if rng.uniform() < 0.3:
         plate = np.maximum(plate, 0.0) ** rng.uniform(0.9, 1.1)
@@ -335,7 +379,7 @@ def _perturbed_plate(rng: np.random.Generator, plate: np.ndarray, image: np.ndar
         matrix[:, 2] += rng.normal(0.0, spread, 2)
         plate = cv2.warpAffine(plate, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     plate = _sensor_noise(rng, plate.astype(np.float32), noise)
-    if rng.uniform() < 0.85:
+    if large_drift:
         plate, _ = match_gain(image, plate)
     return plate.astype(np.float32)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -105,7 +104,9 @@ def load_weights(path: str | Path) -> tuple[GeneratorConfig, dict[str, torch.Ten
         raise InputError(path, "no such weights file" if not path.exists() else "not a file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as error:
+    except OSError as error:
+        raise InputError(path, f"cannot be read ({error.strerror or error})") from None
+    except Exception as error:  # the unpickler raises almost anything on a corrupt file
         log.debug("torch.load failed on %s: %s", path, error)
         raise InputError(path, "not a torch weights file (or it is truncated)") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

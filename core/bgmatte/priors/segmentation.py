@@ -94,7 +94,8 @@ def soft_segmentation(frame_enc: np.ndarray, plate_enc: np.ndarray) -> np.ndarra
     subject = magnitude > threshold
     subject = _remove_specks(subject, SPECK_AREA_FRACTION * height * width)
     subject = _fill_holes(subject, HOLE_AREA_FRACTION * height * width)
-    logger.debug("soft segmentation: median threshold %.4f, %.1f%% subject", np.median(threshold), 100.0 * subject.mean())
+    logger.debug("soft segmentation: median threshold %.4f, %.1f%% subject",
+                 float(np.median(threshold)), 100.0 * subject.mean())
     return process_mask(subject.astype(np.float32))
 
 

@@ -6,7 +6,9 @@ network. We keep the patch idea but use no learned parameters: inside the band, 
 projecting the full-resolution frame onto the line from plate to foreground colour (the
 compositing equation I = aF + (1 - a)B solved for a, with F the network's foreground upsampled),
 trusted where F and B differ, and otherwise from a colour guided-filter upsampling of the
-network alpha. Outside the band, alpha is the bilinear upsampling of the network alpha.
+network alpha. The guide is the plate difference I - B (= a(F - B) by the compositing equation),
+not the frame, so the plate's own texture cannot imprint on the matte. Outside the band, alpha
+is the bilinear upsampling of the network alpha.
 """
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ log = logging.getLogger(__name__)
 BAND_LOW = 0.02  # low-resolution alpha strictly between these is uncertain
 BAND_HIGH = 0.98
 BAND_DILATION = 1  # low-resolution pixels added around the band, so all of it gets full weight
-GUIDE_RADIUS = 2  # guided filter window radius, low-resolution pixels
-GUIDE_EPS = 1e-3  # guided filter regulariser, in (frame / mean level)^2 units
+GUIDE_RADIUS = 1  # guided filter window radius, low-resolution pixels
+GUIDE_EPS = 1e-3  # guided filter regulariser, in ((frame - plate) / mean level)^2 units
 CONTRAST_SCALE = 0.1  # |F - B| at which the plate projection gets half the weight, x mean level
 MIN_LEVEL = 1e-6  # floor of the frame's mean level (a black frame)
 
@@ -90,7 +92,8 @@ def refine_alpha(alpha_low: np.ndarray, frame: np.ndarray, plate: np.ndarray, fg
         return alpha
     frame_low = resize_area(frame, alpha_low.shape)
     level = max(float(frame_low.mean()), MIN_LEVEL)
-    guide_low = torch.from_numpy(frame_low).permute(2, 0, 1)[None].double() / level
+    difference_low = frame_low - resize_area(plate, alpha_low.shape)
+    guide_low = torch.from_numpy(difference_low).permute(2, 0, 1)[None].double() / level
     a, b = guided_filter_coefficients(guide_low, torch.from_numpy(alpha_low)[None, None].double(),
                                       GUIDE_RADIUS, GUIDE_EPS)
     # Everything sampled per tile, packed: band weight, F (3), guided-filter a (3) and b (1).
@@ -113,10 +116,12 @@ def refine_alpha(alpha_low: np.ndarray, frame: np.ndarray, plate: np.ndarray, fg
             weight, fg, coeff_a, coeff_b = sampled[0], sampled[1:4], sampled[4:7], sampled[7:8]
             image = torch.from_numpy(np.ascontiguousarray(frame[window], np.float32))
             background = torch.from_numpy(np.ascontiguousarray(plate[window], np.float32))
-            guided = apply_coefficients(coeff_a[None, None], coeff_b[None], image.permute(2, 0, 1)[None] / level)[0, 0]
+            difference = image - background
+            guided = apply_coefficients(coeff_a[None, None], coeff_b[None],
+                                        difference.permute(2, 0, 1)[None] / level)[0, 0]
             spread = fg.permute(1, 2, 0) - background
             spread2 = _dot3(spread, spread)
-            projected = (_dot3(image - background, spread) / (spread2 + tiny2)).clamp(0.0, 1.0)
+            projected = (_dot3(difference, spread) / (spread2 + tiny2)).clamp(0.0, 1.0)
             confidence = spread2 / (spread2 + scale2)
             estimate = confidence * projected + (1.0 - confidence) * guided.clamp(0.0, 1.0)
             upsampled = torch.from_numpy(alpha[window])

@@ -1,0 +1,111 @@
+"""Specification of refine_alpha: the uncertain band is refined at full resolution, nothing else changes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bgmatte.priors.resample import resize_area, resize_linear
+from bgmatte.refine import refine_alpha
+from bgmatte.refine.uncertain import uncertain_band
+
+SCALE = 4
+FG_COLOUR = np.array([0.9, 0.7, 0.5], np.float32)
+
+
+def textured_plate(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """(H, W, 3) working-linear plate: coloured stripes and fine noise (background texture)."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    noise = np.random.default_rng(seed).random((height, width, 3), dtype=np.float32)
+    plate = (0.3 + 0.15 * np.sin(xx / 3.0)[..., None] * np.array([1.0, 0.5, 0.2])
+             + 0.1 * np.cos(yy / 5.0)[..., None] * np.array([0.2, 0.6, 1.0]) + 0.05 * noise)
+    return plate.astype(np.float32)
+
+
+def strand_shot(height: int = 128, width: int = 160) -> dict[str, np.ndarray]:
+    """A 1-px diagonal strand of constant colour over a textured plate, and its low-res network output."""
+    plate = textured_plate(height, width)
+    truth = np.zeros((height, width), np.float32)
+    for y in range(height):
+        truth[y, int(0.2 * width + 0.4 * y)] = 1.0
+    frame = truth[..., None] * FG_COLOUR + (1.0 - truth[..., None]) * plate
+    low = (height // SCALE, width // SCALE)
+    return {"truth": truth, "frame": frame.astype(np.float32), "plate": plate,
+            "alpha_low": resize_area(truth, low), "fg_low": np.broadcast_to(FG_COLOUR, low + (3,)).copy()}
+
+
+@pytest.fixture(scope="module")
+def shot() -> dict[str, np.ndarray]:
+    return strand_shot()
+
+
+def refine(shot: dict[str, np.ndarray], **kwargs) -> np.ndarray:
+    return refine_alpha(shot["alpha_low"], shot["frame"], shot["plate"], shot["fg_low"], **kwargs)
+
+
+def test_thin_strand_has_much_lower_sad_than_bilinear_upsampling(shot):
+    bilinear = resize_linear(shot["alpha_low"], shot["truth"].shape)
+    refined = refine(shot)
+    sad_bilinear = np.abs(bilinear - shot["truth"]).sum()
+    sad_refined = np.abs(refined - shot["truth"]).sum()
+    assert sad_refined < 0.5 * sad_bilinear, (sad_refined, sad_bilinear)
+
+
+def test_result_is_full_resolution_float32_in_unit_range(shot):
+    refined = refine(shot)
+    assert refined.shape == shot["truth"].shape and refined.dtype == np.float32
+    assert refined.min() >= 0.0 and refined.max() <= 1.0
+
+
+def test_pixels_far_from_the_band_keep_the_upsampled_alpha(shot):
+    alpha_low = shot["alpha_low"].copy()
+    alpha_low[:10, 25:] = 1.0  # an opaque block: certain, so not refined except at its edge
+    refined = refine_alpha(alpha_low, shot["frame"], shot["plate"], shot["fg_low"])
+    bilinear = resize_linear(alpha_low, shot["truth"].shape)
+    near_low = uncertain_band(uncertain_band(alpha_low))  # band grown by one more low-res pixel
+    far = resize_linear(near_low, shot["truth"].shape) == 0
+    assert far.mean() > 0.5
+    assert np.array_equal(refined[far], bilinear[far])
+    assert not np.array_equal(refined, bilinear)
+
+
+def test_without_an_uncertain_band_the_result_is_the_bilinear_upsampling(shot):
+    alpha_low = (shot["alpha_low"] > 0.5).astype(np.float32)
+    refined = refine_alpha(alpha_low, shot["frame"], shot["plate"], shot["fg_low"])
+    assert np.array_equal(refined, resize_linear(alpha_low, shot["truth"].shape))
+
+
+@pytest.mark.parametrize("tile", [7, 32, 100])
+def test_tiled_result_equals_untiled(shot, tile):
+    assert np.array_equal(refine(shot, tile=tile), refine(shot, tile=10_000))
+
+
+def test_where_foreground_matches_the_plate_it_falls_back_to_the_network_alpha(shot):
+    # F == B: the plate says nothing about alpha; the projection must not add noise.
+    plate = np.broadcast_to(FG_COLOUR, shot["plate"].shape).copy()
+    refined = refine_alpha(shot["alpha_low"], plate, plate, shot["fg_low"])
+    bilinear = resize_linear(shot["alpha_low"], shot["truth"].shape)
+    assert np.abs(refined - bilinear).max() < 0.05
+
+
+def test_odd_sizes_and_a_non_integer_scale_work():
+    shot = strand_shot(101, 77)
+    low = (29, 22)
+    alpha_low = resize_area(shot["truth"], low)
+    fg_low = np.broadcast_to(FG_COLOUR, low + (3,)).copy()
+    refined = refine_alpha(alpha_low, shot["frame"], shot["plate"], fg_low, tile=16)
+    bilinear = resize_linear(alpha_low, (101, 77))
+    assert refined.shape == (101, 77)
+    assert np.abs(refined - shot["truth"]).sum() < 0.5 * np.abs(bilinear - shot["truth"]).sum()
+
+
+@pytest.mark.parametrize("name, index, shape, message", [
+    ("alpha_low", 0, (32, 40, 1), r"alpha_low: expected \(h, w\)"),
+    ("frame", 1, (128, 160), r"frame: expected \(H, W, 3\)"),
+    ("plate", 2, (128, 161, 3), r"plate: expected \(H, W, 3\) = \(128, 160, 3\) like the frame"),
+    ("fg_low", 3, (32, 40, 4), r"fg_low: expected \(h, w, 3\) = \(32, 40, 3\) like alpha_low"),
+])
+def test_shape_errors_name_the_array_and_its_layout(shot, name, index, shape, message):
+    args = [shot["alpha_low"], shot["frame"], shot["plate"], shot["fg_low"]]
+    args[index] = np.zeros(shape, np.float32)
+    with pytest.raises(ValueError, match=message):
+        refine_alpha(*args)
