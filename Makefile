@@ -28,5 +28,8 @@ test: env
 bench: env
 	$(BGM) bench
 
+blender-extension:
+	$(PYTHON) blender_addon/build_extension.py --output-dir dist
+
 clean:
 	rm -rf $(DEMO_OUT) dist build

@@ -82,8 +82,11 @@ class ProgressPrinter:
 
     def __call__(self, outcome: FrameOutcome, done: int, total: int) -> None:
         if self.mode == "json":
-            print(json.dumps({"frame": outcome.frame, "done": done, "total": total, "status": outcome.status,
-                              "seconds": round(outcome.seconds, 4), "output": outcome.output}), flush=True)
+            line = {"frame": outcome.frame, "done": done, "total": total, "status": outcome.status,
+                    "seconds": round(outcome.seconds, 4), "output": outcome.output}
+            if outcome.reason:
+                line["reason"] = outcome.reason
+            print(json.dumps(line), flush=True)
         elif self.mode == "lines":
             print(f"bgmatte: frame {outcome.frame} {outcome.status} {done}/{total} "
                   f"{outcome.seconds:.3f}s {outcome.output}", file=sys.stderr, flush=True)

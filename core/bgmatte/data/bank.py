@@ -66,6 +66,8 @@ class Bank:
     elements: tuple[ElementEntry, ...]
     plates: tuple[PlateEntry, ...]
     recipe: dict[str, Any]
+    licences: tuple[str, ...]
+    """The distinct licence strings of the bank's entries."""
 
 
 def open_bank(root: Path) -> Bank:
@@ -91,7 +93,8 @@ def open_bank(root: Path) -> Bank:
     missing += [str(entry.path) for entry in plates if not entry.path.is_file()]
     if missing:
         raise InputError(index_path, f"{len(missing)} bank file(s) missing, e.g. {missing[0]}")
-    return Bank(root, elements, plates, dict(index.get("recipe", {})))
+    licences = sorted({str(item["licence"]) for item in [*index.get("elements", []), *index.get("plates", [])]})
+    return Bank(root, elements, plates, dict(index.get("recipe", {})), tuple(licences))
 
 
 def write_index(root: Path, recipe: dict[str, Any], elements: list[dict[str, Any]], plates: list[dict[str, Any]]) -> Path:

@@ -34,7 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import OpenImageIO as oiio
 
+from bgmatte.cli import report_error
+from bgmatte.data.exr import write_exr
 from bgmatte.errors import BgmatteError, InputError
 
 log = logging.getLogger(__name__)
@@ -118,6 +121,11 @@ def plan_elements(seed: int, count: int, *, kinds: tuple[str, ...] = KINDS, size
     if unknown or not kinds:
         raise InputError("--kinds", f"unknown kind(s) {', '.join(unknown) or '(none given)'}; "
                                     f"choose from {', '.join(KINDS)}")
+    for option, value, low, high in (("--count", count, 0, None), ("--size", size, 16, None),
+                                     ("--samples", samples, 1, None), ("--shadow-fraction", shadow_fraction, 0, 1)):
+        if value < low or (high is not None and value > high):
+            raise InputError(option, f"must be {'between %g and %g' % (low, high) if high else f'at least {low}'}"
+                                     f", got {value}")
     specs = []
     for index in range(count):
         element_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
@@ -189,16 +197,18 @@ def render_element_bank(out: Path, seed: int, count: int, *, kinds: tuple[str, .
         raise BgmatteError(out, f"blender element render failed (exit {result.returncode}): {detail}")
 
 
-def _isolate_blender_user_folders() -> None:
-    """Point Blender's user folders at a temp dir before bpy loads, so no user config is read or written."""
-    if all(name in os.environ for name in _BLENDER_USER_VARIABLES):
-        return
-    root = Path(tempfile.mkdtemp(prefix="bgmatte-blender-user-"))
+def _isolate_blender_user_folders(root: Path) -> None:
+    """Point Blender's user folders (and the thumbnail cache) into ``root`` before bpy loads.
+
+    Always overridden, even when already set, so a user's Blender config is never read or written.
+    """
     for name in _BLENDER_USER_VARIABLES:
         os.environ[name] = str(root / name.removeprefix("BLENDER_USER_").lower())
+    os.environ["XDG_CACHE_HOME"] = str(root / "cache")
 
 
 def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    """The render process's options; ``argv`` (the arguments as given) is kept for the recipe."""
     parser = argparse.ArgumentParser(prog=f"python -m {__name__}", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="bank folder (created; finished elements kept)")
@@ -210,20 +220,33 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--shadow-fraction", type=float, default=DEFAULT_SHADOW_FRACTION,
                         help="share of elements that also get a shadow pair (0-1)")
     parser.add_argument("--threads", type=int, default=0, help="Cycles threads (0: all cores)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     """Render process entry: plan the bank, render missing elements, keep ``index.json`` current."""
     args = _parse_arguments(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    specs = plan_elements(args.seed, args.count, kinds=tuple(k for k in args.kinds.split(",") if k),
-                          size=args.size, samples=args.samples, shadow_fraction=args.shadow_fraction)
-    _isolate_blender_user_folders()
+    try:
+        specs = plan_elements(args.seed, args.count, kinds=tuple(k for k in args.kinds.split(",") if k),
+                              size=args.size, samples=args.samples, shadow_fraction=args.shadow_fraction)
+    except InputError as error:
+        report_error(error)
+        return error.exit_code
+    with tempfile.TemporaryDirectory(prefix="bgmatte-blender-user-") as user_folder:
+        _isolate_blender_user_folders(Path(user_folder))
+        _render_bank(specs, args)
+    return 0
+
+
+def _render_bank(specs: list[ElementSpec], args: argparse.Namespace) -> None:
+    """Render the elements of ``specs`` missing from ``args.out``, rewriting ``index.json`` after each."""
     import bpy
 
     recipe = {"generator": __name__, "seed": args.seed, "count": args.count,
-              "command": shlex.join(["python", "-m", __name__] + (sys.argv[1:] if argv is None else argv))}
+              "command": shlex.join(["python", "-m", __name__] + args.argv)}
     args.out.mkdir(parents=True, exist_ok=True)
     started, rendered = time.monotonic(), 0
     for spec in specs:
@@ -238,10 +261,10 @@ def main(argv: list[str] | None = None) -> int:
     _write_index(args.out, bank_index(specs, args.out, recipe, bpy.app.version_string))
     log.info("bank %s: %d rendered in %.1f s, %d of %d complete", args.out, rendered, time.monotonic() - started,
              sum(is_complete(spec, args.out) for spec in specs), len(specs))
-    return 0
 
 
 def _write_index(out: Path, index: dict) -> None:
+    """Replace ``out/index.json`` atomically, so a reader never sees half an index."""
     temp = out / ".index.json.tmp"
     temp.write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
     os.replace(temp, out / "index.json")
@@ -269,7 +292,8 @@ def _render_element(spec: ElementSpec, out: Path, threads: int) -> float:
     scene = _new_scene(spec, threads)
     element = _BUILDERS[spec.kind](rng)
     camera_azimuth = _add_camera(scene, rng, element, spec)
-    backdrop = _add_backdrop(rng, element, camera_azimuth)
+    # Shadow pairs always get a wall close behind the element, so the cast shadow lands in frame.
+    backdrop = _add_backdrop(rng, element, camera_azimuth, spec.shadow_pair or rng.uniform() < 0.5)
     _add_lights(scene, rng, element, camera_azimuth)
     files = spec.files
     with tempfile.TemporaryDirectory(prefix="bgmatte-render-") as work:
@@ -279,7 +303,7 @@ def _render_element(spec: ElementSpec, out: Path, threads: int) -> float:
             obj.visible_camera = False
             obj.visible_transmission = False
         rgba = _render_pass(scene, raw)
-        _write_bank_file(out / files["file"], _clean_element(rgba, spec.id), ("R", "G", "B", "A"))
+        write_exr(out / files["file"], _clean_element(rgba, spec.id), ("R", "G", "B", "A"))
         if spec.shadow_pair:
             # Plates have no alpha to smear; denoising halves their size and steadies the shadow ratio.
             scene.cycles.use_denoising = True
@@ -293,15 +317,14 @@ def _render_element(spec: ElementSpec, out: Path, threads: int) -> float:
             for obj in element.objects:
                 obj.hide_render = True
             plate = _render_pass(scene, raw)[..., :3]
-            _write_bank_file(out / files["plate_with_shadow"], _finite(with_shadow, spec.id), ("R", "G", "B"))
-            _write_bank_file(out / files["plate"], _finite(plate, spec.id), ("R", "G", "B"))
+            write_exr(out / files["plate_with_shadow"], _finite(with_shadow, spec.id), ("R", "G", "B"))
+            write_exr(out / files["plate"], _finite(plate, spec.id), ("R", "G", "B"))
     return time.monotonic() - started
 
 
 def _render_pass(scene, path: Path) -> np.ndarray:
     """Render the scene to a float32 ACEScg EXR and read it back as (H, W, 4) float32 premultiplied RGBA."""
     import bpy
-    import OpenImageIO as oiio
 
     scene.render.filepath = str(path)
     bpy.ops.render.render(write_still=True)
@@ -312,6 +335,7 @@ def _render_pass(scene, path: Path) -> np.ndarray:
 
 
 def _finite(pixels: np.ndarray, subject: str) -> np.ndarray:
+    """``pixels`` unchanged; a render with NaN/Inf is not written to the bank."""
     bad = int(np.count_nonzero(~np.isfinite(pixels)))
     if bad:
         raise BgmatteError(subject, f"{bad} NaN/Inf values in the render")
@@ -324,12 +348,6 @@ def _clean_element(rgba: np.ndarray, subject: str) -> np.ndarray:
     rgba[..., 3] = np.clip(rgba[..., 3], 0.0, 1.0)
     rgba[rgba[..., 3] <= 0.0, :3] = 0.0
     return rgba
-
-
-def _write_bank_file(path: Path, pixels: np.ndarray, channels: tuple[str, ...]) -> None:
-    from bgmatte.data.exr import write_exr
-
-    write_exr(path, pixels, channels)
 
 
 def _new_scene(spec: ElementSpec, threads: int):
@@ -366,12 +384,12 @@ def _new_scene(spec: ElementSpec, threads: int):
     settings.color_management = "OVERRIDE"
     settings.linear_colorspace_settings.name = "ACEScg"
     scene.frame_start = scene.frame_end = scene.frame_current = 2
-    world = bpy.data.worlds.new("world")
-    scene.world = world
+    scene.world = bpy.data.worlds.new("world")
     return scene
 
 
 def _link(obj):
+    """Link a new object into the scene and return it."""
     import bpy
 
     bpy.context.scene.collection.objects.link(obj)
@@ -497,6 +515,7 @@ def _colour(rng: np.random.Generator, near_backdrop: float = 0.25) -> tuple[floa
 
 def _principled(name: str, colour, roughness: float = 0.5, *, metallic: float = 0.0, sheen: float = 0.0,
                 transmission: float = 0.0, ior: float = 1.45, subsurface: float = 0.0):
+    """A Principled BSDF material; ``colour`` is a Linear Rec.709 base colour."""
     import bpy
 
     material = bpy.data.materials.new(name)
@@ -544,11 +563,11 @@ def _hair_material(name: str, rng: np.random.Generator):
         hair.parametrization = "MELANIN"
         hair.inputs["Melanin"].default_value = float(rng.uniform(0.05, 0.95))
         hair.inputs["Melanin Redness"].default_value = float(rng.uniform(0.0, 0.9))
+        hair.inputs["Random Color"].default_value = float(rng.uniform(0.0, 0.2))
     else:
         hair.parametrization = "COLOR"
         hair.inputs["Color"].default_value = (*_colour(rng, 0.4), 1.0)
     hair.inputs["Roughness"].default_value = float(rng.uniform(0.2, 0.45))
-    hair.inputs["Random Color"].default_value = float(rng.uniform(0.0, 0.2))
     material.node_tree.links.new(hair.outputs[0], nodes["Material Output"].inputs["Surface"])
     return material
 
@@ -623,6 +642,7 @@ def _strand_radii(count: int, points: int, root: float, tip_ratio: float = 0.3) 
 
 
 def _random_directions(rng: np.random.Generator, count: int) -> np.ndarray:
+    """(count, 3) unit vectors, uniform on the sphere."""
     vectors = rng.normal(size=(count, 3))
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
@@ -640,7 +660,7 @@ def _head_hair(rng: np.random.Generator, centre: np.ndarray, radius: float, faci
     roots = centre + normals * radius
     lengths = radius * {"short": rng.uniform(0.25, 0.6), "long": rng.uniform(1.5, 4.0),
                         "curly": rng.uniform(0.8, 2.0)}[style] * rng.uniform(0.8, 1.2, len(roots))
-    directions = normals + np.array([0.0, 0.0, 0.3]) - 0.4 * facing
+    directions = normals + np.array([0.0, 0.0, 0.1]) - 0.4 * facing
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
     points = 6 if style == "short" else 14
     strands = _grow_strands(rng, roots, directions, lengths, points,
@@ -672,21 +692,23 @@ def _build_hair(rng: np.random.Generator) -> _Element:
         _ellipsoid("shoulders", (0, 0, 0.12), (0.11, 0.21, 0.13), shirt, _yaw_matrix(yaw)),
         _head_hair(rng, centre, radius, facing),
     ]
-    return _Element(objects, tuple(centre - [0, 0, radius * 0.8]), float(radius * rng.uniform(2.0, 3.2)))
+    head_and_hair = _framed([objects[0], objects[-1]])
+    return _Element(objects, head_and_hair.centre, head_and_hair.radius)
 
 
 def _framed(objects: list) -> _Element:
-    """The element framed by the bounding sphere of its objects' world bounding box."""
+    """The element framed by most of the bounding sphere of its objects' world bounding box."""
     import bpy
     from mathutils import Vector
 
     bpy.context.view_layer.update()
     corners = np.array([tuple(obj.matrix_world @ Vector(corner)) for obj in objects for corner in obj.bound_box])
     low, high = corners.min(axis=0), corners.max(axis=0)
-    return _Element(objects, tuple((low + high) / 2), float(np.linalg.norm(high - low) / 2))
+    return _Element(objects, tuple((low + high) / 2), float(np.linalg.norm(high - low) * 0.4))
 
 
 def _yaw_matrix(yaw: float) -> np.ndarray:
+    """3x3 rotation by ``yaw`` radians about Z."""
     c, s = np.cos(yaw), np.sin(yaw)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
@@ -798,7 +820,7 @@ def _build_grass(rng: np.random.Generator) -> _Element:
         lean = rng.uniform(0, 2 * np.pi)
         lean_axis = np.array([np.cos(lean), np.sin(lean), 0.0])
         side = np.array([-np.sin(lean + rng.normal(0, 0.3)), np.cos(lean + rng.normal(0, 0.3)), 0.0])
-        tilt, droop = rng.uniform(0.0, 0.6), rng.uniform(0.0, 1.6)
+        tilt, droop = rng.uniform(0.0, 0.4), rng.uniform(0.0, 1.0)
         length = tall * rng.uniform(0.5, 1.2)
         width = rng.uniform(0.002, 0.008)
         start = len(vertices)
@@ -886,13 +908,15 @@ def _build_glass(rng: np.random.Generator) -> _Element:
             nodes = material.node_tree.nodes
             nodes.remove(nodes["Principled BSDF"])
             glass = nodes.new("ShaderNodeBsdfGlass")
+            # The colour filters every refraction (four per wall of a vessel), so tints stay light.
             tint = np.array(_colour(rng, 0.2)) if rng.uniform() < 0.4 else np.ones(3)
-            glass.inputs["Color"].default_value = (*np.clip(0.6 + 0.4 * tint, 0, 1), 1.0)
+            glass.inputs["Color"].default_value = (*np.clip(0.85 + 0.15 * tint, 0, 1), 1.0)
             glass.inputs["Roughness"].default_value = float(rng.choice([0.0, 0.0, 0.05, rng.uniform(0.1, 0.3)]))
             glass.inputs["IOR"].default_value = float(rng.uniform(1.44, 1.55))
             material.node_tree.links.new(glass.outputs[0], nodes["Material Output"].inputs["Surface"])
         else:
-            material = _principled(f"plastic{index}", _colour(rng), float(rng.uniform(0.0, 0.2)),
+            material = _principled(f"plastic{index}", tuple(0.6 + 0.4 * np.array(_colour(rng))),
+                                   float(rng.uniform(0.0, 0.2)),
                                    transmission=1.0, ior=float(rng.uniform(1.4, 1.6)))
         if shape == "ball":
             vertices, faces = _sphere_mesh()
@@ -1036,6 +1060,7 @@ def _build_figure(rng: np.random.Generator) -> _Element:
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
+    """``vector`` scaled to length 1."""
     return vector / np.linalg.norm(vector)
 
 
@@ -1074,38 +1099,44 @@ def _add_camera(scene, rng: np.random.Generator, element: _Element, spec: Elemen
     return azimuth
 
 
-def _add_backdrop(rng: np.random.Generator, element: _Element, camera_azimuth: float) -> list:
-    """A ground plane and, usually, a wall behind the element; they light the element in every pass."""
-    backdrop = []
+def _add_backdrop(rng: np.random.Generator, element: _Element, camera_azimuth: float, wall: bool) -> list:
+    """A ground plane and, if ``wall``, a wall just behind the element; they light it in every pass."""
+    import bpy
+    from mathutils import Vector
+
     material = _backdrop_material("backdrop", rng)
     ground = np.array([[-50, -50, 0], [50, -50, 0], [50, 50, 0], [-50, 50, 0]], float)
-    backdrop.append(_mesh_object("ground", ground, [(0, 1, 2, 3)], material, smooth=False))
-    if rng.uniform() < 0.6:
+    backdrop = [_mesh_object("ground", ground, [(0, 1, 2, 3)], material, smooth=False)]
+    if wall:
+        bpy.context.view_layer.update()
         away = -np.array([math.cos(camera_azimuth), math.sin(camera_azimuth), 0.0])
         side = np.array([-away[1], away[0], 0.0])
-        centre = np.asarray(element.centre) * [1, 1, 0] + away * (element.radius + rng.uniform(0.2, 2.5))
-        wall = np.array([centre - side * 30, centre + side * 30, centre + side * 30 + [0, 0, 30],
-                         centre - side * 30 + [0, 0, 30]])
+        corners = np.array([tuple(obj.matrix_world @ Vector(corner))
+                            for obj in element.objects for corner in obj.bound_box])
+        behind = float(np.max(corners @ away)) + rng.uniform(0.05, 1.0) * element.radius
+        base = away * behind
+        quad = np.array([base - side * 30, base + side * 30, base + side * 30 + [0, 0, 30],
+                         base - side * 30 + [0, 0, 30]])
         wall_material = material if rng.uniform() < 0.6 else _backdrop_material("wall", rng)
-        backdrop.append(_mesh_object("wall", wall, [(0, 1, 2, 3)], wall_material, smooth=False))
+        backdrop.append(_mesh_object("wall", quad, [(0, 1, 2, 3)], wall_material, smooth=False))
     return backdrop
 
 
 def _add_lights(scene, rng: np.random.Generator, element: _Element, camera_azimuth: float) -> None:
-    """An HDR key (sun, from the camera's side so its shadow is in view), a sky fill and sometimes a rim."""
+    """An HDR key (sun, from the camera's side, off-axis so its shadow is in view), a sky fill and sometimes a rim."""
     import bpy
     from mathutils import Vector
 
     background = scene.world.node_tree.nodes["Background"]
     sky = np.clip(np.array([0.5, 0.6, 0.8]) * rng.uniform(0.6, 1.4, 3), 0, 1) if rng.uniform() < 0.6 else np.ones(3)
     background.inputs["Color"].default_value = (*sky, 1.0)
-    background.inputs["Strength"].default_value = float(rng.uniform(0.15, 1.0))
+    background.inputs["Strength"].default_value = float(rng.uniform(0.1, 0.6))
     sun = bpy.data.lights.new("key", "SUN")
-    sun.energy = float(rng.uniform(2.0, 6.0))
+    sun.energy = float(rng.uniform(1.5, 5.0))
     sun.angle = float(np.radians(rng.uniform(0.5, 10.0)))
     sun.color = tuple(np.clip(np.array([1.0, 0.95, 0.88]) * rng.uniform(0.9, 1.1, 3), 0, 1))
-    azimuth = camera_azimuth + rng.uniform(-1.2, 1.2)
-    elevation = rng.uniform(0.5, 1.2)
+    azimuth = camera_azimuth + rng.choice([-1, 1]) * rng.uniform(0.4, 1.3)
+    elevation = rng.uniform(0.35, 1.1)
     towards_sun = Vector((math.cos(azimuth) * math.cos(elevation), math.sin(azimuth) * math.cos(elevation),
                           math.sin(elevation)))
     key = _link(bpy.data.objects.new("key", sun))

@@ -31,6 +31,7 @@ BAND_DILATION = 1  # low-resolution pixels added around the band, so all of it g
 GUIDE_RADIUS = 1  # guided filter window radius, low-resolution pixels
 GUIDE_EPS = 1e-3  # guided filter regulariser, in ((frame - plate) / mean level)^2 units
 CONTRAST_SCALE = 0.1  # |F - B| at which the plate projection gets half the weight, x mean level
+PROJECTION_EPS = 1e-3  # keeps the projection finite where F = B, x mean level
 MIN_LEVEL = 1e-6  # floor of the frame's mean level (a black frame)
 
 
@@ -60,6 +61,28 @@ def _check_inputs(alpha_low: np.ndarray, frame: np.ndarray, plate: np.ndarray, f
         raise ValueError(f"alpha_low {alpha_low.shape} is larger than the frame {frame.shape[:2]}")
     if tile < 1:
         raise ValueError(f"tile must be >= 1, got {tile}")
+
+
+def _estimate(sampled: Tensor, image: Tensor, background: Tensor, level: float) -> Tensor:
+    """Full-resolution alpha estimate of one tile: plate projection, else the guided filter.
+
+    Args:
+        sampled: (8, h, w) upsampled band weight, F (3), guided-filter a (3) and b (1).
+        image: (h, w, 3) working linear frame tile.
+        background: (h, w, 3) working linear plate tile.
+        level: the frame's mean level, the unit of the guide and of the contrast scale.
+
+    Returns:
+        (h, w) alpha estimate in [0, 1].
+    """
+    fg, coeff_a, coeff_b = sampled[1:4], sampled[4:7], sampled[7:8]
+    difference = image - background
+    guided = apply_coefficients(coeff_a[None, None], coeff_b[None], difference.permute(2, 0, 1)[None] / level)
+    spread = fg.permute(1, 2, 0) - background
+    spread2 = _dot3(spread, spread)
+    projected = (_dot3(difference, spread) / (spread2 + (PROJECTION_EPS * level) ** 2)).clamp(0.0, 1.0)
+    confidence = spread2 / (spread2 + (CONTRAST_SCALE * level) ** 2)
+    return confidence * projected + (1.0 - confidence) * guided[0, 0].clamp(0.0, 1.0)
 
 
 def refine_alpha(alpha_low: np.ndarray, frame: np.ndarray, plate: np.ndarray, fg_low: np.ndarray,
@@ -96,11 +119,8 @@ def refine_alpha(alpha_low: np.ndarray, frame: np.ndarray, plate: np.ndarray, fg
     guide_low = torch.from_numpy(difference_low).permute(2, 0, 1)[None].double() / level
     a, b = guided_filter_coefficients(guide_low, torch.from_numpy(alpha_low)[None, None].double(),
                                       GUIDE_RADIUS, GUIDE_EPS)
-    # Everything sampled per tile, packed: band weight, F (3), guided-filter a (3) and b (1).
-    low = torch.cat([torch.from_numpy(band)[None, None], torch.from_numpy(np.ascontiguousarray(fg_low,
-                     np.float32)).permute(2, 0, 1)[None], a[:, 0].float(), b.float()], dim=1)
-    scale2 = (CONTRAST_SCALE * level) ** 2
-    tiny2 = (1e-3 * level) ** 2
+    fg = torch.from_numpy(np.ascontiguousarray(fg_low, np.float32)).permute(2, 0, 1)[None]
+    low = torch.cat([torch.from_numpy(band)[None, None], fg, a[:, 0].float(), b.float()], dim=1)
     refined_tiles = 0
     for top in range(0, height, tile):
         rows = bilinear_taps(height, band.shape[0], top, min(top + tile, height))
@@ -110,22 +130,12 @@ def refine_alpha(alpha_low: np.ndarray, frame: np.ndarray, plate: np.ndarray, fg
             if not footprint.any():
                 continue
             refined_tiles += 1
-            tile_h, tile_w = len(rows[0]), len(cols[0])
-            window = (slice(top, top + tile_h), slice(left, left + tile_w))
-            sampled = upsample_bilinear_region(low, (height, width), top, left, tile_h, tile_w)[0]
-            weight, fg, coeff_a, coeff_b = sampled[0], sampled[1:4], sampled[4:7], sampled[7:8]
-            image = torch.from_numpy(np.ascontiguousarray(frame[window], np.float32))
-            background = torch.from_numpy(np.ascontiguousarray(plate[window], np.float32))
-            difference = image - background
-            guided = apply_coefficients(coeff_a[None, None], coeff_b[None],
-                                        difference.permute(2, 0, 1)[None] / level)[0, 0]
-            spread = fg.permute(1, 2, 0) - background
-            spread2 = _dot3(spread, spread)
-            projected = (_dot3(difference, spread) / (spread2 + tiny2)).clamp(0.0, 1.0)
-            confidence = spread2 / (spread2 + scale2)
-            estimate = confidence * projected + (1.0 - confidence) * guided.clamp(0.0, 1.0)
+            window = (slice(top, top + len(rows[0])), slice(left, left + len(cols[0])))
+            sampled = upsample_bilinear_region(low, (height, width), top, left, len(rows[0]), len(cols[0]))[0]
+            estimate = _estimate(sampled, torch.from_numpy(np.ascontiguousarray(frame[window], np.float32)),
+                                 torch.from_numpy(np.ascontiguousarray(plate[window], np.float32)), level)
+            weight = sampled[0]
             upsampled = torch.from_numpy(alpha[window])
-            blended = torch.where(weight > 0, upsampled + weight * (estimate - upsampled), upsampled)
-            alpha[window] = blended.numpy()
+            alpha[window] = torch.where(weight > 0, upsampled + weight * (estimate - upsampled), upsampled).numpy()
     log.debug("refined %d tiles of %d px", refined_tiles, tile)
     return alpha

@@ -1,0 +1,85 @@
+"""Traced twins of the OpenCV filters the core's priors and refinement use.
+
+- ``gaussian_blur``: ``cv2.GaussianBlur(x, (0, 0), sigma)`` on float32: kernel size
+  ``round(8 sigma + 1) | 1``, the sampled Gaussian normalised to 1, BORDER_REFLECT_101.
+- ``dilate_disc`` / ``erode_disc``: ``cv2.dilate`` / ``cv2.erode`` with
+  ``cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2r + 1, 2r + 1))``; pixels outside the image
+  never win (OpenCV's default border for morphology).
+- ``dilate_square``: ``cv2.dilate`` with a (2r + 1)^2 square of ones.
+
+The ellipse is applied as one horizontal max per row of the element, shifted vertically: 2r + 1
+max-pools instead of a (2r + 1)^2 window, with sizes computed at run time.
+"""
+import math
+from typing import List
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from bgmatte.export.statistics_twin import round_even
+
+
+def reflect101_index(length: int, pad: int, device: torch.device) -> Tensor:
+    """Indices of an axis of ``length`` padded by ``pad`` on both sides, mirrored without the edge."""
+    index = torch.arange(-pad, length + pad, device=device)
+    if length == 1:
+        return torch.zeros_like(index)
+    period = 2 * (length - 1)
+    index = torch.remainder(index, period)
+    return torch.where(index >= length, period - index, index)
+
+
+def gaussian_kernel(sigma: float, device: torch.device) -> Tensor:
+    """OpenCV's 1-D Gaussian for float images: (k,) float32, k = round(8 sigma + 1) | 1, sum 1."""
+    size = round_even(sigma * 8.0 + 1.0) | 1
+    offsets = torch.arange(size, dtype=torch.float64, device=device) - (size - 1) * 0.5
+    kernel = torch.exp(-(offsets * offsets) / (2.0 * sigma * sigma))
+    return (kernel / kernel.sum()).float()
+
+
+def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
+    """Twin of ``cv2.GaussianBlur(x, (0, 0), sigma)``: (B, C, H, W) -> same, separable, reflect-101."""
+    kernel = gaussian_kernel(sigma, x.device).to(x.dtype)
+    pad = (kernel.shape[0] - 1) // 2
+    channels = x.shape[1]
+    rows = x.index_select(2, reflect101_index(x.shape[2], pad, x.device))
+    rows = F.conv2d(rows, kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1), groups=channels)
+    cols = rows.index_select(3, reflect101_index(x.shape[3], pad, x.device))
+    return F.conv2d(cols, kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1), groups=channels)
+
+
+def disc_half_widths(radius: int) -> List[int]:
+    """Half-width of each row of OpenCV's MORPH_ELLIPSE element of size 2r + 1 (rows -r..r)."""
+    if radius == 0:
+        return [0]
+    widths: List[int] = []
+    for dy in range(-radius, radius + 1):
+        half = radius * math.sqrt(float(radius * radius - dy * dy) / float(radius * radius))
+        widths.append(round_even(half))
+    return widths
+
+
+def dilate_disc(x: Tensor, radius: int) -> Tensor:
+    """Twin of ``cv2.dilate(x, ellipse of 2r + 1)``: (B, C, H, W) -> same; the border never wins."""
+    if radius <= 0:
+        return x.clone()
+    height = x.shape[2]
+    lowest = -math.inf
+    padded = F.pad(x, [0, 0, radius, radius], value=lowest)
+    result = torch.full_like(x, lowest)
+    for row, half in enumerate(disc_half_widths(radius)):
+        band = padded[:, :, row:row + height]
+        result = torch.max(result, F.max_pool2d(band, [1, 2 * half + 1], [1, 1], [0, half]))
+    return result
+
+
+def erode_disc(x: Tensor, radius: int) -> Tensor:
+    """Twin of ``cv2.erode(x, ellipse of 2r + 1)``: (B, C, H, W) -> same; the border never wins."""
+    return -dilate_disc(-x, radius)
+
+
+def dilate_square(x: Tensor, radius: int) -> Tensor:
+    """Twin of ``cv2.dilate(x, np.ones((2r + 1, 2r + 1)))``: (B, C, H, W) -> same."""
+    size = 2 * radius + 1
+    return F.max_pool2d(x, [size, size], [1, 1], [radius, radius])

@@ -1,0 +1,148 @@
+"""The exported graph: one packed [1, 6, H, W] tensor in, premultiplied RGBA [1, 4, H, W] out.
+
+What Nuke's Inference node runs. It repeats ``bgmatte.pipeline.matte_arrays`` for one still frame
+(``--seg auto --motion none``): the plate gain match, area downsampling to the working size, the
+network encoding, the automatic soft segmentation, motion = four copies of the frame's grey, the
+generator, the full-resolution refinement and the premultiplied foreground. NumPy/OpenCV steps run
+as their TorchScript twins (``*_twin`` modules); the encoding and the generator are the core's own.
+
+Scripted, not traced: sizes, radii, thresholds and loop counts are computed from each frame at run
+time, so any frame size works. Frozen at export: the weights, the working size (longest side) of the
+model's config, the core's tuning constants, and the two colour matrices (script working space <->
+ACEScg). Batches are taken one frame at a time (the Inference node sends one).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from bgmatte.color.encoding import decode_from_network, encode_for_network, luminance
+from bgmatte.export import foreground_twin, gain_twin, refine_twin, segmentation_twin
+from bgmatte.export.resample_twin import resize_area, working_shape
+from bgmatte.model import Generator
+from bgmatte.output import foreground
+from bgmatte.priors import motion, plate_match, segmentation
+from bgmatte.refine import uncertain
+from bgmatte.refine.guided_filter import guided_filter_coefficients
+
+INPUT_CHANNELS = 6
+OUTPUT_CHANNELS = 4
+
+
+class GuidedCoefficients(nn.Module):
+    """The core's ``guided_filter_coefficients`` with the refinement's radius and eps, for tracing."""
+
+    def forward(self, guide_low: Tensor, src_low: Tensor) -> tuple[Tensor, Tensor]:
+        """(1, 3, h, w) and (1, 1, h, w) float64 -> a (1, 1, 3, h, w), b (1, 1, h, w)."""
+        return guided_filter_coefficients(guide_low, src_low, uncertain.GUIDE_RADIUS, uncertain.GUIDE_EPS)
+
+
+def trace_guided_coefficients() -> torch.jit.ScriptModule:
+    """GuidedCoefficients traced on a small example.
+
+    The trace keeps the box filters and the closed-form 3x3 solve, which work at any size; what
+    it freezes are the shape checks (a colour guide, one source channel), true for every frame.
+    """
+    example = (torch.rand(1, 3, 12, 16, dtype=torch.float64), torch.rand(1, 1, 12, 16, dtype=torch.float64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        return torch.jit.trace(GuidedCoefficients(), example, check_trace=False)
+
+
+def _matrix_weight(matrix: np.ndarray) -> Tensor:
+    """A (3, 3) colour matrix as a 1x1 convolution weight (3, 3, 1, 1) float32."""
+    return torch.from_numpy(np.ascontiguousarray(matrix, np.float32)).view(3, 3, 1, 1)
+
+
+class MatteGraph(nn.Module):
+    """Source and clean plate in, premultiplied RGBA out, with the core's steps for a still frame.
+
+    Args:
+        generator: a bgmatte Generator in eval mode (its config gives the working size).
+        to_working: (3, 3) matrix from the script's working space to ACEScg.
+        from_working: (3, 3) matrix from ACEScg back to the script's working space.
+    """
+
+    def __init__(self, generator: Generator, to_working: np.ndarray, from_working: np.ndarray) -> None:
+        super().__init__()
+        self.generator = generator
+        self.guided = trace_guided_coefficients()
+        self.register_buffer("to_working", _matrix_weight(to_working))
+        self.register_buffer("from_working", _matrix_weight(from_working))
+        self.working_size = int(generator.config.working_size)
+        self.motion_frames = motion.MOTION_FRAMES
+        self.gain_working_size = plate_match.GAIN_WORKING_SIZE
+        self.gain_dark_fraction = plate_match.GAIN_DARK_FRACTION
+        self.gain_sigmas = plate_match.GAIN_INLIER_SIGMAS
+        self.gain_min_tolerance = plate_match.GAIN_MIN_TOLERANCE
+        self.gain_iterations = plate_match.GAIN_MAX_ITERATIONS
+        self.difference_blur_fraction = segmentation.DIFFERENCE_BLUR_FRACTION
+        self.level_bins = segmentation.LEVEL_BINS
+        self.min_bin_pixels = segmentation.MIN_BIN_PIXELS
+        self.threshold_mads = segmentation.THRESHOLD_MADS
+        self.min_threshold = segmentation.MIN_THRESHOLD
+        self.speck_fraction = segmentation.SPECK_AREA_FRACTION
+        self.hole_fraction = segmentation.HOLE_AREA_FRACTION
+        self.erode_fraction = segmentation.ERODE_FRACTION
+        self.dilate_fraction = segmentation.DILATE_FRACTION
+        self.blur_fraction = segmentation.BLUR_SIGMA_FRACTION
+        self.band_low = uncertain.BAND_LOW
+        self.band_high = uncertain.BAND_HIGH
+        self.band_dilation = uncertain.BAND_DILATION
+        self.contrast_scale = uncertain.CONTRAST_SCALE
+        self.min_level = uncertain.MIN_LEVEL
+        self.noise_alpha = foreground.NOISE_ALPHA
+        self.noise_samples = foreground.NOISE_SAMPLES
+        self.noise_min_pixels = foreground.NOISE_MIN_PIXELS
+        self.noise_clip_sigmas = foreground.NOISE_CLIP_SIGMAS
+        self.noise_clip_iterations = foreground.NOISE_CLIP_ITERATIONS
+        self.background_alpha = foreground.BACKGROUND_ALPHA
+        self.noise_sigmas = foreground.NOISE_SIGMAS
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Matte one frame.
+
+        Args:
+            x: (1, 6, H, W): source RGB then clean plate RGB, scene-linear in the script's working
+                space, straight (not premultiplied); any H, W; float32 (half is computed in float32).
+
+        Returns:
+            (1, 4, H, W) premultiplied RGB (the script's working space) and alpha in [0, 1],
+            in the input's dtype.
+        """
+        packed = x.float()
+        frame = F.conv2d(packed[:, 0:3], self.to_working)
+        plate = F.conv2d(packed[:, 3:6], self.to_working)
+        premult, alpha = self.matte_working(frame, plate)
+        return torch.cat([F.conv2d(premult, self.from_working), alpha], dim=1).to(x.dtype)
+
+    def matte_working(self, frame: Tensor, plate: Tensor) -> tuple[Tensor, Tensor]:
+        """``pipeline.matte_arrays`` for a still frame: (1, 3, H, W) ACEScg frame and plate ->
+        ((1, 3, H, W) premultiplied ACEScg foreground, (1, 1, H, W) alpha)."""
+        plate, gain = gain_twin.match_gain(frame, plate, self.gain_working_size, self.gain_dark_fraction,
+                                           self.gain_sigmas, self.gain_min_tolerance, self.gain_iterations)
+        height, width = working_shape(frame.shape[2], frame.shape[3], self.working_size)
+        image_enc = encode_for_network(resize_area(frame, height, width))
+        plate_enc = encode_for_network(resize_area(plate, height, width))
+        seg = segmentation_twin.soft_segmentation(
+            image_enc, plate_enc, self.difference_blur_fraction, self.level_bins, self.min_bin_pixels,
+            self.threshold_mads, self.min_threshold, self.speck_fraction, self.hole_fraction,
+            self.erode_fraction, self.dilate_fraction, self.blur_fraction)
+        motion = luminance(image_enc).repeat(1, self.motion_frames, 1, 1)
+        alpha_low, fg_enc = self.generator(image_enc, plate_enc, seg, motion)
+        alpha_low = alpha_low.float()
+        fg_low = decode_from_network(fg_enc.float())
+        guide, level = refine_twin.refine_guide(frame, height, width, self.min_level)
+        a, b = self.guided(guide, alpha_low.double())
+        alpha = refine_twin.refine_alpha(alpha_low, frame, plate, fg_low, level, a, b, self.band_low,
+                                         self.band_high, self.band_dilation, self.contrast_scale)
+        noise = foreground_twin.estimate_noise_floor(frame, plate, alpha, self.noise_alpha, self.noise_samples,
+                                                     self.noise_min_pixels, self.noise_clip_sigmas,
+                                                     self.noise_clip_iterations)
+        premult = foreground_twin.premultiplied_foreground(frame, plate, alpha, noise, self.background_alpha,
+                                                           self.noise_sigmas)
+        return premult, alpha

@@ -1,0 +1,79 @@
+"""Traced twin of ``bgmatte.refine.refine_alpha``: the full-resolution alpha from the network's.
+
+The same maths as the core (band of uncertain alpha, colour guided filter on the frame, projection
+onto the plate-to-foreground line, blended by contrast), computed on the whole frame at once
+instead of in tiles: the Inference node hands the graph the whole frame anyway, and the core's
+tiles are exact crops of the same full-resolution result. The guided filter's coefficients come
+from the core's own torch code (``guided_filter_coefficients``, traced into the graph), so this
+module takes them as inputs.
+"""
+from typing import Tuple
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from bgmatte.export.filter_twin import dilate_square
+from bgmatte.export.resample_twin import resize_area
+
+
+def _dot3(x: Tensor, y: Tensor) -> Tensor:
+    """Per-pixel dot product over the channels of (1, 3, H, W) tensors, in the core's order."""
+    return x[:, 0:1] * y[:, 0:1] + x[:, 1:2] * y[:, 1:2] + x[:, 2:3] * y[:, 2:3]
+
+
+def uncertain_band(alpha_low: Tensor, low: float, high: float, dilation: int) -> Tensor:
+    """Twin of ``refine.uncertain.uncertain_band``: (1, 1, h, w) -> (1, 1, h, w) float32 in {0, 1}."""
+    band = ((alpha_low > low) & (alpha_low < high)).float()
+    return dilate_square(band, dilation)
+
+
+def refine_guide(frame: Tensor, height: int, width: int, min_level: float) -> Tuple[Tensor, float]:
+    """The guided filter's guide as the core builds it: the frame at the working size over its mean level.
+
+    Args:
+        frame: (1, 3, H, W) float32 working linear frame.
+        height, width: the working size (the network alpha's).
+        min_level: the core's MIN_LEVEL (floor of the level for a black frame).
+
+    Returns:
+        ((1, 3, h, w) float64 guide, the level as a float).
+    """
+    frame_low = resize_area(frame, height, width)
+    level = max(float(frame_low.mean()), min_level)
+    return frame_low.double() / level, level
+
+
+def refine_alpha(alpha_low: Tensor, frame: Tensor, plate: Tensor, fg_low: Tensor, level: float, a: Tensor,
+                 b: Tensor, band_low: float, band_high: float, band_dilation: int,
+                 contrast_scale: float) -> Tensor:
+    """Twin of ``refine.uncertain.refine_alpha`` on the whole frame.
+
+    Args:
+        alpha_low: (1, 1, h, w) network alpha in [0, 1].
+        frame: (1, 3, H, W) float32 working linear frame.
+        plate: (1, 3, H, W) float32 working linear plate, gain-matched.
+        fg_low: (1, 3, h, w) working linear straight network foreground.
+        level: the frame's mean level from ``refine_guide``.
+        a, b: the guided filter's coefficients (1, 1, 3, h, w) and (1, 1, h, w), from
+            ``guided_filter_coefficients(guide, alpha_low, GUIDE_RADIUS, GUIDE_EPS)`` in float64.
+        band_low, band_high, band_dilation, contrast_scale: the core's BAND_LOW, BAND_HIGH,
+            BAND_DILATION, CONTRAST_SCALE.
+
+    Returns:
+        (1, 1, H, W) float32 alpha in [0, 1].
+    """
+    size = [frame.shape[2], frame.shape[3]]
+    band = uncertain_band(alpha_low, band_low, band_high, band_dilation)
+    low = torch.cat([band, fg_low, a[:, 0].float(), b.float()], dim=1)
+    sampled = F.interpolate(low, size=size, mode="bilinear", align_corners=False)
+    weight, fg, coeff_a, coeff_b = sampled[:, 0:1], sampled[:, 1:4], sampled[:, 4:7], sampled[:, 7:8]
+    upsampled = F.interpolate(alpha_low, size=size, mode="bilinear", align_corners=False)
+    guided = coeff_b + _dot3(coeff_a, frame / level)
+    spread = fg - plate
+    spread2 = _dot3(spread, spread)
+    tiny2 = (1e-3 * level) ** 2
+    projected = (_dot3(frame - plate, spread) / (spread2 + tiny2)).clamp(0.0, 1.0)
+    confidence = spread2 / (spread2 + (contrast_scale * level) ** 2)
+    estimate = confidence * projected + (1.0 - confidence) * guided.clamp(0.0, 1.0)
+    return torch.where(weight > 0, upsampled + weight * (estimate - upsampled), upsampled)

@@ -1,0 +1,299 @@
+"""Stage 1 of the paper: supervised training on synthetic composites, resumable exactly.
+
+A run lives in one folder: ``checkpoint.pt`` (model, optimiser, RNG, step, data position and the
+settings, rewritten atomically every few minutes and at the end), ``log.jsonl`` (one JSON object
+per logging interval and one per validation), and nothing else. Sample i is a pure function of
+(seed, i), so resuming from a checkpoint gives the same steps an uninterrupted run would have.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bgmatte.data.dataset import SampleDataset, batch_stream, collate, open_banks
+from bgmatte.errors import InputError
+from bgmatte.model import CONFIGS, Generator, GeneratorConfig, resolve_device
+from bgmatte.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from bgmatte.train.losses import LossWeights, stage1_losses
+
+log = logging.getLogger(__name__)
+
+LOG_NAME = "log.jsonl"
+VALIDATION_SEED_OFFSET = 1_000_003
+"""Validation samples come from the stream seed + this, never drawn by training."""
+MODEL_INIT_SEED = 0
+GRADIENT_CLIP = 1.0
+INPUTS = ("image", "plate", "seg", "motion")
+
+# Settings that may change when a run is resumed: they do not change which samples or updates
+# the run makes, except lr, which is logged when it changes.
+RESUME_OVERRIDABLE = ("lr", "workers", "device", "checkpoint_minutes", "log_every")
+
+
+@dataclass
+class Stage1Settings:
+    """Everything that defines a stage-1 run; saved in every checkpoint.
+
+    Attributes:
+        data: Bank folders (see ``bgmatte/data/README.md``).
+        config: Registered generator config name (``bgmatte.model.CONFIGS``).
+        seed: Seed of the sample stream and of the model initialisation order.
+        batch: Samples per step.
+        crop: Training crop, pixels (scenes are composed at 2x and area-averaged to this).
+        lr: Adam learning rate.
+        workers: Data loader worker processes (0 = compose in the training process).
+        device: "cpu", "cuda" or "auto".
+        checkpoint_minutes: Wall-clock minutes between checkpoints.
+        log_every: Steps per log line.
+        validation_samples: Fixed held-out samples evaluated at each checkpoint.
+        loss_weights: Weights of the loss terms.
+        command: The command line that started the run (provenance).
+    """
+
+    data: list[str]
+    config: str = "small"
+    seed: int = 0
+    batch: int = 8
+    crop: int = 256
+    lr: float = 2e-4
+    workers: int = 1
+    device: str = "cpu"
+    checkpoint_minutes: float = 5.0
+    log_every: int = 10
+    validation_samples: int = 16
+    loss_weights: dict[str, float] = field(default_factory=lambda: asdict(LossWeights()))
+    command: str = ""
+
+    def check(self) -> None:
+        """Raise InputError (option, problem) for settings that cannot run."""
+        if self.config not in CONFIGS:
+            raise InputError("--config", f"unknown config {self.config!r}; use one of {', '.join(CONFIGS)}")
+        for name in ("batch", "crop", "log_every"):
+            if getattr(self, name) < 1:
+                raise InputError(f"--{name.replace('_', '-')}", "must be at least 1")
+        if self.crop % 8:
+            raise InputError("--crop", "must be a multiple of 8")
+        if not self.lr > 0:
+            raise InputError("--lr", "must be positive")
+        if self.workers < 0:
+            raise InputError("--workers", "must be 0 or more")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What one invocation did: the step reached, samples seen, total training seconds, last losses."""
+
+    step: int
+    data_position: int
+    seconds: float
+    losses: dict[str, float]
+
+
+def train_stage1(run_dir: Path, settings: Stage1Settings | None, resume: bool = False,
+                 minutes: float | None = None, max_steps: int | None = None,
+                 overrides: dict[str, Any] | None = None) -> RunSummary:
+    """Train (or continue training) a stage-1 run in ``run_dir``.
+
+    Args:
+        run_dir: The run folder; holds ``checkpoint.pt`` and ``log.jsonl``.
+        settings: Settings of a new run (ignored when a checkpoint is resumed).
+        resume: Continue from ``run_dir/checkpoint.pt`` if it exists (else start a new run).
+        minutes: Stop after this many wall-clock minutes of this invocation (None: no limit).
+        max_steps: Stop when the run reaches this total step (None: no limit).
+        overrides: On resume, new values for RESUME_OVERRIDABLE settings.
+
+    Returns:
+        The summary at the final checkpoint.
+
+    Raises:
+        InputError: Bad settings or banks; a new run into a folder that already has a checkpoint.
+    """
+    checkpoint_path = run_dir / CHECKPOINT_NAME
+    state = None
+    if resume and checkpoint_path.is_file():
+        state = load_checkpoint(run_dir)
+        settings = _resumed_settings(state["settings"], overrides or {})
+    elif checkpoint_path.is_file():
+        raise InputError(run_dir, "already holds a checkpoint; pass --resume to continue it or choose a new --out")
+    elif resume:
+        log.warning("no checkpoint in %s: starting a new run", run_dir)
+    if settings is None:
+        raise InputError("--data", "a new run needs its settings (--data, --config, ...)")
+    settings.check()
+    banks = open_banks(settings.data)
+    device = resolve_device(settings.device)
+    model = _new_model(settings.config, device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    step, position, seconds = 0, 0, 0.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        for group in optimizer.param_groups:
+            group["lr"] = settings.lr
+        torch.set_rng_state(state["torch_rng"])
+        step, position, seconds = int(state["step"]), int(state["data_position"]), float(state["seconds"])
+        log.info("resuming %s at step %d (sample %d, %.0f s trained)", run_dir, step, position, seconds)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _truncate_log(run_dir / LOG_NAME, step)
+    weights = LossWeights(**settings.loss_weights)
+    validation = _validation_batches(banks, settings)
+    trainer = _Trainer(run_dir, settings, model, optimizer, weights, device, validation, step, position, seconds)
+    return trainer.run(batch_stream(SampleDataset(banks, settings.seed, settings.crop), position, settings.batch,
+                                    settings.workers), minutes, max_steps)
+
+
+def _new_model(config: str, device: torch.device) -> Generator:
+    """A freshly initialised generator (same weights for the same config), channels_last, train mode."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(MODEL_INIT_SEED)
+        model = Generator(CONFIGS[config])
+    return model.to(device=device, memory_format=torch.channels_last).train()
+
+
+def _resumed_settings(stored: dict[str, Any], overrides: dict[str, Any]) -> Stage1Settings:
+    known = {item.name for item in fields(Stage1Settings)}
+    settings = Stage1Settings(**{key: value for key, value in stored.items() if key in known})
+    for key, value in overrides.items():
+        if key not in RESUME_OVERRIDABLE:
+            raise InputError(f"--{key.replace('_', '-')}", "cannot change when resuming (it changes the samples)")
+        if value is not None and value != getattr(settings, key):
+            log.info("resume: %s %r -> %r", key, getattr(settings, key), value)
+            setattr(settings, key, value)
+    return settings
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines past ``step`` (written after the last checkpoint by a run that was killed)."""
+    if not path.is_file():
+        return
+    lines = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    path.write_text("".join(f"{line}\n" for line in lines))
+
+
+def _validation_batches(banks: list, settings: Stage1Settings) -> list[dict[str, torch.Tensor]]:
+    """The fixed held-out samples (a stream no training step draws from), in batches."""
+    dataset = SampleDataset(banks, settings.seed + VALIDATION_SEED_OFFSET, settings.crop)
+    samples = [dataset[index] for index in range(settings.validation_samples)]
+    return [collate(samples[start:start + settings.batch]) for start in range(0, len(samples), settings.batch)]
+
+
+class _Trainer:
+    """The optimisation loop with its bookkeeping: logging, checkpoints, stop conditions."""
+
+    def __init__(self, run_dir: Path, settings: Stage1Settings, model: Generator, optimizer: torch.optim.Optimizer,
+                 weights: LossWeights, device: torch.device, validation: list[dict[str, torch.Tensor]],
+                 step: int, position: int, seconds: float) -> None:
+        self.run_dir = run_dir
+        self.settings = settings
+        self.model = model
+        self.optimizer = optimizer
+        self.weights = weights
+        self.device = device
+        self.validation = validation
+        self.step = step
+        self.position = position
+        self.seconds = seconds
+        self.stop_requested = False
+        self.last_losses: dict[str, float] = {}
+
+    def run(self, batches: Iterator[dict[str, torch.Tensor]], minutes: float | None, max_steps: int | None) -> RunSummary:
+        previous = signal.signal(signal.SIGTERM, self._request_stop)
+        try:
+            self._loop(batches, minutes, max_steps)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        self._checkpoint()
+        return RunSummary(self.step, self.position, self.seconds, self.last_losses)
+
+    def _request_stop(self, signum: int, frame: object) -> None:
+        log.warning("SIGTERM: checkpointing and stopping")
+        self.stop_requested = True
+
+    def _loop(self, batches: Iterator[dict[str, torch.Tensor]], minutes: float | None, max_steps: int | None) -> None:
+        started = time.monotonic()
+        last_checkpoint = started
+        interval_start = time.monotonic()
+        sums: dict[str, float] = {}
+        count = 0
+        while not self.stop_requested:
+            if max_steps is not None and self.step >= max_steps:
+                break
+            if minutes is not None and time.monotonic() - started >= minutes * 60:
+                break
+            tick = time.monotonic()
+            losses = self._step(next(batches))
+            self.seconds += time.monotonic() - tick
+            for name, value in losses.items():
+                sums[name] = sums.get(name, 0.0) + value
+            count += 1
+            if self.step % self.settings.log_every == 0:
+                elapsed = time.monotonic() - interval_start
+                self.last_losses = {name: value / count for name, value in sums.items()}
+                self._log({"step": self.step, "samples": self.position, "seconds": round(self.seconds, 1),
+                           "s_per_step": round(elapsed / count, 3), "lr": self.settings.lr, "losses": self.last_losses})
+                sums, count, interval_start = {}, 0, time.monotonic()
+            if time.monotonic() - last_checkpoint >= self.settings.checkpoint_minutes * 60:
+                self._checkpoint()
+                last_checkpoint = time.monotonic()
+
+    def _step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        batch = {name: tensor.to(self.device).contiguous(memory_format=torch.channels_last) for name, tensor in batch.items()}
+        alpha, fg = self.model(*(batch[name] for name in INPUTS))
+        losses = stage1_losses(alpha, fg, batch, self.weights)
+        self.step += 1
+        self.position += self.settings.batch
+        values = {name: float(value.detach()) for name, value in losses.items()}
+        if not math.isfinite(values["total"]):
+            log.warning("step %d: non-finite loss %s, update skipped", self.step, values)
+            return values
+        self.optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), GRADIENT_CLIP)
+        self.optimizer.step()
+        return values
+
+    def _validate(self) -> dict[str, float]:
+        self.model.eval()
+        sums: dict[str, float] = {}
+        with torch.no_grad():
+            for batch in self.validation:
+                batch = {name: tensor.to(self.device) for name, tensor in batch.items()}
+                alpha, fg = self.model(*(batch[name] for name in INPUTS))
+                for name, value in stage1_losses(alpha, fg, batch, self.weights).items():
+                    sums[name] = sums.get(name, 0.0) + float(value) * len(batch["alpha"])
+        self.model.train()
+        total = sum(len(batch["alpha"]) for batch in self.validation)
+        return {name: value / max(total, 1) for name, value in sums.items()}
+
+    def _checkpoint(self) -> None:
+        save_checkpoint(self.run_dir, {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(), "step": self.step, "data_position": self.position,
+            "seconds": self.seconds, "settings": asdict(self.settings),
+            "model_config": self.model.config.to_dict()})
+        record: dict[str, Any] = {"step": self.step, "samples": self.position, "seconds": round(self.seconds, 1),
+                                  "checkpoint": CHECKPOINT_NAME}
+        if self.validation:
+            record["validation"] = self._validate()
+        self._log(record)
+        log.info("checkpoint at step %d (%s)", self.step, self.run_dir / CHECKPOINT_NAME)
+
+    def _log(self, record: dict[str, Any]) -> None:
+        with open(self.run_dir / LOG_NAME, "a") as stream:
+            stream.write(json.dumps(record) + "\n")
+
+
+def model_from_checkpoint(state: dict[str, Any]) -> Generator:
+    """The generator stored in a checkpoint, on the CPU in eval mode."""
+    model = Generator(GeneratorConfig.from_dict(state["model_config"]))
+    model.load_state_dict(state["model"])
+    return model.eval()

