@@ -4,10 +4,13 @@
 the scene was set up with Pull Matte (it has a matte image) and the cache lacks the frame, the core
 computes it there and then, so a farm render needs no manual bake. A frame whose cache file exists
 is taken as it is (the core writes whole files only); delete the cache to force new settings.
-Problems are printed as ``bgmatte: error: <subject>: <problem>`` lines on stderr for the farm log.
+Problems are printed as ``bgmatte: error: <subject>: <problem>`` lines on stderr for the farm log;
+in a background render (a farm task) Blender then exits with status 3, so the task fails loudly
+instead of rendering a frame without its matte.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import bpy
@@ -19,8 +22,19 @@ from .pull import progress_line, start_pull
 from .request import RequestError, build_request
 
 
+FAILED_FRAME_EXIT = 3  # the core's exit code for a frame that failed
+
+
 def _error(message: str) -> None:
     print(f"bgmatte: error: {message}", file=sys.stderr, flush=True)
+
+
+def _fail_task() -> None:
+    """Stop a background (farm) render at once; in the UI the printed error is enough."""
+    if bpy.app.background:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(FAILED_FRAME_EXIT)
 
 
 @persistent
@@ -37,11 +51,13 @@ def bake_missing_frame(scene: bpy.types.Scene, *_args) -> None:
         job = start_pull(request, addon_preferences(bpy.context))
     except RequestError as error:
         _error(str(error))
+        _fail_task()
         return
     result = job.run_to_end(lambda event: print(progress_line(event), flush=True))
     if result.exit_code != EXIT_OK:
         for _, message in result.messages(request):
             _error(message.removeprefix("bgmatte: "))
+        _fail_task()
     if result.done:
         settings.matte_image.reload()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -110,11 +111,13 @@ def blender_env(home: Path) -> dict[str, str]:
     return env
 
 
-def run_blender(tmp_path: Path, extension: str, body: str, name: str = "session", **params) -> tuple[dict, str]:
+def run_blender(tmp_path: Path, extension: str, body: str, name: str = "session", expect_exit: int = 0,
+                **params) -> tuple[dict, str]:
     """Run PRELUDE + ``body`` in a fresh Python with bpy (``extension`` = the zip to install).
 
     Returns:
-        The session's ``results`` dict and its stdout.
+        The session's ``results`` dict (empty when the session is expected to exit early) and its
+        stdout, or its stderr when ``expect_exit`` is not 0.
     """
     script = tmp_path / f"{name}.py"
     script.write_text(PRELUDE + textwrap.dedent(body) + "\nfinish()\n")
@@ -124,6 +127,9 @@ def run_blender(tmp_path: Path, extension: str, body: str, name: str = "session"
     params_file.write_text(json.dumps(params))
     done = subprocess.run([sys.executable, str(script), str(params_file)], env=blender_env(tmp_path / "home"),
                           capture_output=True, text=True, timeout=300)
+    if expect_exit:
+        assert done.returncode == expect_exit, done.stdout[-4000:] + done.stderr[-4000:]
+        return {}, done.stderr
     assert done.returncode == 0 and result_file.exists(), done.stdout[-4000:] + done.stderr[-4000:]
     return json.loads(result_file.read_text()), done.stdout
 
@@ -405,3 +411,29 @@ def test_farm_render_of_a_saved_blend_bakes_the_missing_cache_frames_first(tmp_p
     for frame in (1001, 1002):
         matte, _ = read_exr(core / f"matte.{frame}.exr")
         assert_render_matches(tmp_path / "render" / f"comp.{frame}.exr", over_background(matte))
+
+
+def test_farm_render_stops_with_exit_3_on_a_frame_the_core_cannot_matte(tmp_path, extension_zip, blender_shot):
+    shot = tmp_path / "shot"
+    shutil.copytree(blender_shot, shot)
+    blend = tmp_path / "shot.blend"
+    run_blender(tmp_path, extension_zip, '''
+        install()
+        scene = setup_shot(params["blend"], first=1001, last=1002)
+        bpy.ops.bgmatte.pull_matte()
+        background_over(scene)
+        scene.render.filepath = params["render"]
+        bpy.ops.wm.save_mainfile()
+    ''', name="artist", blend=str(blend), shot=str(shot), render=str(tmp_path / "render" / "comp.####"))
+    for path in (tmp_path / "bgmatte" / "frame").iterdir():
+        path.unlink()
+    data = (shot / "frame.1001.exr").read_bytes()
+    (shot / "frame.1001.exr").write_bytes(data[: len(data) // 3])
+
+    _, stderr = run_blender(tmp_path, extension_zip, '''
+        install()
+        bpy.ops.wm.open_mainfile(filepath=params["blend"])
+        bpy.ops.render.render(animation=True)
+    ''', name="farm", expect_exit=3, blend=str(blend))
+    assert any(line.startswith("bgmatte: error: ") and "frame.1001.exr" in line for line in stderr.splitlines())
+    assert not (tmp_path / "render" / "comp.1001.exr").exists()

@@ -4,8 +4,8 @@
 dropped) and ``fill_holes`` twins ``_fill_holes`` (4-connected background regions that touch no
 border and are no larger than an area become subject). OpenCV's ``connectedComponentsWithStats``
 is replaced by label propagation: every pixel starts with its own index and takes the largest
-label along its row and column runs (and its diagonal neighbours) until nothing changes, so each
-region ends with one label. The loop runs until convergence at run time, so nothing here is
+label along its row and column runs (and its diagonal neighbours), then the label of the pixel its
+label names, until nothing changes, so each region ends with one label. The loop runs until convergence at run time, so nothing here is
 frozen at export.
 """
 import math
@@ -30,12 +30,24 @@ def _run_max(labels: Tensor, inside: Tensor) -> Tensor:
     return torch.where(inside > 0, torch.max(forward, backward), torch.zeros_like(labels))
 
 
+def _jump(labels: Tensor, inside: Tensor) -> Tensor:
+    """Take the label that the pixel named by each label holds (pointer jumping).
+
+    A label is the flat index + 1 of a pixel of the same region, and labels only grow, so that
+    pixel's label is at least as large and still of the region: long thin regions converge in a
+    few rounds instead of one round per bend.
+    """
+    flat = labels.reshape(-1)
+    pointed = flat[(flat.long() - 1).clamp(min=0)].view(labels.shape)
+    return torch.where(inside > 0, torch.max(labels, pointed), labels)
+
+
 def component_labels(mask: Tensor, diagonal: bool) -> Tensor:
     """Label the connected regions of a mask: (h, w) bool -> (h, w) int64, 0 outside the mask.
 
     Every region's label is the largest flat index + 1 among its pixels (unique per region).
     Each round spreads labels along whole rows and columns of the mask (and, for 8-connectivity,
-    to diagonal neighbours), so a region converges in about as many rounds as its outline turns.
+    to diagonal neighbours), then jumps every label to the label of the pixel it names.
     """
     height, width = mask.shape[0], mask.shape[1]
     inside = mask.double()
@@ -46,6 +58,7 @@ def component_labels(mask: Tensor, diagonal: bool) -> Tensor:
         grown = _run_max(grown.t(), inside.t()).t()
         if diagonal:
             grown = F.max_pool2d(grown[None, None], [3, 3], [1, 1], [1, 1])[0, 0] * inside
+        grown = _jump(grown, inside)
         if torch.equal(grown, labels):
             break
         labels = grown

@@ -20,8 +20,8 @@ import torch
 from torch import Tensor
 
 from bgmatte.priors.resample import resize_area, resize_linear
-from bgmatte.refine.guided_filter import apply_coefficients, guided_filter_coefficients
-from bgmatte.refine.sampling import bilinear_taps, upsample_bilinear_region
+from bgmatte.refine.guided_filter import guided_filter_coefficients
+from bgmatte.refine.sampling import bilinear_taps, sample_bilinear_points, upsample_bilinear_region
 
 log = logging.getLogger(__name__)
 
@@ -64,25 +64,25 @@ def _check_inputs(alpha_low: np.ndarray, frame: np.ndarray, plate: np.ndarray, f
 
 
 def _estimate(sampled: Tensor, image: Tensor, background: Tensor, level: float) -> Tensor:
-    """Full-resolution alpha estimate of one tile: plate projection, else the guided filter.
+    """Full-resolution alpha estimate at N band pixels: plate projection, else the guided filter.
 
     Args:
-        sampled: (8, h, w) upsampled band weight, F (3), guided-filter a (3) and b (1).
-        image: (h, w, 3) working linear frame tile.
-        background: (h, w, 3) working linear plate tile.
+        sampled: (7, N) upsampled F (3), guided-filter a (3) and b (1) at the pixels.
+        image: (N, 3) working linear frame at the pixels.
+        background: (N, 3) working linear plate at the pixels.
         level: the frame's mean level, the unit of the guide and of the contrast scale.
 
     Returns:
-        (h, w) alpha estimate in [0, 1].
+        (N,) alpha estimate in [0, 1].
     """
-    fg, coeff_a, coeff_b = sampled[1:4], sampled[4:7], sampled[7:8]
+    fg, coeff_a, coeff_b = sampled[0:3].T, sampled[3:6].T, sampled[6]
     difference = image - background
-    guided = apply_coefficients(coeff_a[None, None], coeff_b[None], difference.permute(2, 0, 1)[None] / level)
-    spread = fg.permute(1, 2, 0) - background
+    guided = (_dot3(coeff_a, difference) / level + coeff_b).clamp(0.0, 1.0)
+    spread = fg - background
     spread2 = _dot3(spread, spread)
     projected = (_dot3(difference, spread) / (spread2 + (PROJECTION_EPS * level) ** 2)).clamp(0.0, 1.0)
     confidence = spread2 / (spread2 + (CONTRAST_SCALE * level) ** 2)
-    return confidence * projected + (1.0 - confidence) * guided[0, 0].clamp(0.0, 1.0)
+    return confidence * projected + (1.0 - confidence) * guided
 
 
 def refine_alpha(alpha_low: np.ndarray, frame: np.ndarray, plate: np.ndarray, fg_low: np.ndarray,
@@ -90,8 +90,9 @@ def refine_alpha(alpha_low: np.ndarray, frame: np.ndarray, plate: np.ndarray, fg
     """Upsample the network alpha to full resolution, refining the uncertain band from the plate.
 
     Memory: one full-resolution float32 plane (the result) plus per-tile temporaries, whatever
-    the frame size. Only tiles that contain band pixels are computed; every other pixel is the
-    bilinear upsampling of ``alpha_low``, and the result does not depend on ``tile``.
+    the frame size. Only tiles that contain band pixels are visited, and in them only the band
+    pixels are computed; every other pixel is the bilinear upsampling of ``alpha_low``. The
+    result does not depend on ``tile``.
 
     Args:
         alpha_low: (h, w) network alpha in [0, 1] at the working resolution.
@@ -120,22 +121,26 @@ def refine_alpha(alpha_low: np.ndarray, frame: np.ndarray, plate: np.ndarray, fg
     a, b = guided_filter_coefficients(guide_low, torch.from_numpy(alpha_low)[None, None].double(),
                                       GUIDE_RADIUS, GUIDE_EPS)
     fg = torch.from_numpy(np.ascontiguousarray(fg_low, np.float32)).permute(2, 0, 1)[None]
-    low = torch.cat([torch.from_numpy(band)[None, None], fg, a[:, 0].float(), b.float()], dim=1)
-    refined_tiles = 0
+    band_t = torch.from_numpy(band)[None, None]
+    low = torch.cat([fg, a[:, 0].float(), b.float()], dim=1)  # (1, 7, h, w), sampled at band pixels
+    size = (height, width)
+    refined = 0
     for top in range(0, height, tile):
-        rows = bilinear_taps(height, band.shape[0], top, min(top + tile, height))
+        rows = bilinear_taps(height, band.shape[0], torch.arange(top, min(top + tile, height)))
         for left in range(0, width, tile):
-            cols = bilinear_taps(width, band.shape[1], left, min(left + tile, width))
-            footprint = band[int(rows[0][0]):int(rows[1][-1]) + 1, int(cols[0][0]):int(cols[1][-1]) + 1]
-            if not footprint.any():
+            cols = bilinear_taps(width, band.shape[1], torch.arange(left, min(left + tile, width)))
+            if not band[int(rows[0][0]):int(rows[1][-1]) + 1, int(cols[0][0]):int(cols[1][-1]) + 1].any():
                 continue
-            refined_tiles += 1
-            window = (slice(top, top + len(rows[0])), slice(left, left + len(cols[0])))
-            sampled = upsample_bilinear_region(low, (height, width), top, left, len(rows[0]), len(cols[0]))[0]
-            estimate = _estimate(sampled, torch.from_numpy(np.ascontiguousarray(frame[window], np.float32)),
-                                 torch.from_numpy(np.ascontiguousarray(plate[window], np.float32)), level)
-            weight = sampled[0]
-            upsampled = torch.from_numpy(alpha[window])
-            alpha[window] = torch.where(weight > 0, upsampled + weight * (estimate - upsampled), upsampled).numpy()
-    log.debug("refined %d tiles of %d px", refined_tiles, tile)
+            weight = upsample_bilinear_region(band_t, size, top, left, len(rows[0]), len(cols[0]))[0, 0]
+            ys, xs = torch.nonzero(weight, as_tuple=True)
+            weight = weight[ys, xs]
+            ys, xs = ys + top, xs + left
+            y_np, x_np = ys.numpy(), xs.numpy()
+            estimate = _estimate(sample_bilinear_points(low, size, ys, xs)[0],
+                                 torch.from_numpy(np.asarray(frame[y_np, x_np], np.float32)),
+                                 torch.from_numpy(np.asarray(plate[y_np, x_np], np.float32)), level)
+            upsampled = torch.from_numpy(alpha[y_np, x_np])
+            alpha[y_np, x_np] = (upsampled + weight * (estimate - upsampled)).numpy()
+            refined += len(y_np)
+    log.debug("refined %d of %d pixels", refined, height * width)
     return alpha

@@ -1,0 +1,163 @@
+"""Run bgmatte on the rendered inputs: in Nuke's Python when it imports bgmatte, else as a subprocess.
+
+The subprocess is ``<python> -m bgmatte.cli matte ... --progress json``: one JSON object per finished
+frame on stdout (frame, done, total, status, seconds, output), error lines on stderr. Both ways
+skip frames already complete with the same settings, so pressing Analyse again resumes. Plain
+Python (no nuke): progress and cancellation come in as callables.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+ProgressCallback = Callable[[int, int, int, str], None]
+"""progress(frame, frames finished, frames requested, status "done" | "skipped" | "failed")."""
+
+LAYERS = ("fg", "shadow")
+ERROR_PREFIX = "bgmatte: error: "
+POLL_SECONDS = 0.2
+INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class MatteJob:
+    """One `bgmatte matte` run: the cache's rendered inputs to its matte sequence."""
+
+    source: str
+    plate: str
+    output: str
+    frames: str
+    colorspace: str
+    ocio: str
+    seg: str
+    motion_gap: int
+    model: str
+    device: str
+
+    def cli_args(self) -> list[str]:
+        """The arguments after ``bgmatte``."""
+        args = ["matte", self.source, "--plate", self.plate, "-o", self.output, "--frames", self.frames,
+                "--colorspace", self.colorspace, "--seg", self.seg, "--motion-gap", str(self.motion_gap),
+                "--model", self.model, "--device", self.device, "--layers", ",".join(LAYERS),
+                "--skip-existing", "--progress", "json"]
+        return args + (["--ocio", self.ocio] if self.ocio else [])
+
+
+@dataclass
+class RunResult:
+    """What a run did: the CLI's exit code (0, 2, 3, 130), frames done, and lines to show."""
+
+    exit_code: int
+    done: int = 0
+    failed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.exit_code == INTERRUPTED
+
+
+def core_importable() -> bool:
+    """Whether Nuke's own Python can import the bgmatte core."""
+    return importlib.util.find_spec("bgmatte") is not None
+
+
+def run_in_process(job: MatteJob, progress: ProgressCallback, cancelled: Callable[[], bool]) -> RunResult:
+    """Run the core's front door in this Python; a cancel stops after the frame in flight."""
+    from bgmatte import Matter
+    from bgmatte.errors import BgmatteError, InputErrors
+    from bgmatte.settings import MatteSettings
+
+    stop = threading.Event()
+
+    def on_frame(outcome, done: int, total: int) -> None:
+        progress(outcome.frame, done, total, outcome.status)
+        if cancelled():
+            stop.set()
+
+    try:
+        settings = MatteSettings(colorspace=job.colorspace, ocio=job.ocio or None, seg=job.seg,
+                                 motion_gap=job.motion_gap, layers=LAYERS)
+        report = Matter(model=job.model, device=job.device).matte_sequence(
+            job.source, job.plate, job.output, frames=job.frames, settings=settings, skip_existing=True,
+            progress=on_frame, cancel=stop)
+    except BgmatteError as error:
+        items = error.errors if isinstance(error, InputErrors) else [error]
+        return RunResult(exit_code=error.exit_code, errors=[f"{e.subject}: {e.problem}" for e in items])
+    return RunResult(exit_code=report.exit_code, done=len(report.done),
+                     failed=[f"frame {f.frame}: {f.reason}" for f in report.failed])
+
+
+def _read_lines(stream, sink: queue.Queue) -> None:
+    for line in stream:
+        sink.put(line)
+    sink.put(None)
+
+
+def _interrupt(process: subprocess.Popen) -> None:
+    """Ask bgmatte to stop like Ctrl-C does (it removes its temp file), or terminate on Windows."""
+    if os.name == "posix":
+        process.send_signal(signal.SIGINT)
+    else:
+        process.terminate()
+
+
+def run_external(job: MatteJob, python: str, progress: ProgressCallback, cancelled: Callable[[], bool]) -> RunResult:
+    """Run ``python -m bgmatte.cli matte ... --progress json`` and follow its JSON lines."""
+    command = [python, "-m", "bgmatte.cli", *job.cli_args()]
+    try:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    except OSError as error:
+        return RunResult(exit_code=2, errors=[f"{python}: cannot run the external Python: {error.strerror}"])
+    lines: queue.Queue = queue.Queue()
+    stderr: list[str] = []
+    threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
+    err_reader = threading.Thread(target=lambda: stderr.extend(process.stderr), daemon=True)
+    err_reader.start()
+    result = RunResult(exit_code=0)
+    interrupted = False
+    while True:
+        if not interrupted and cancelled():
+            _interrupt(process)
+            interrupted = True
+        try:
+            line = lines.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            continue
+        if line is None:
+            break
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("status") == "done":
+            result.done += 1
+        progress(int(record["frame"]), int(record["done"]), int(record["total"]), str(record["status"]))
+    result.exit_code = process.wait()
+    err_reader.join()
+    result.errors = [line[len(ERROR_PREFIX):].rstrip() for line in stderr if line.startswith(ERROR_PREFIX)]
+    if result.exit_code not in (0, 2, 3, INTERRUPTED) and not result.errors:
+        result.errors = [line.rstrip() for line in stderr[-5:]] or [f"bgmatte exited with {result.exit_code}"]
+    if result.exit_code == 3:
+        result.failed, result.errors = result.errors, []
+    return result
+
+
+def run_job(job: MatteJob, run_in: str, python: str, progress: ProgressCallback,
+            cancelled: Callable[[], bool]) -> RunResult:
+    """Run in this Python when allowed and bgmatte imports here, else through ``python``."""
+    if run_in == "auto" and core_importable():
+        return run_in_process(job, progress, cancelled)
+    if not python:
+        return RunResult(exit_code=2, errors=["external python: bgmatte does not import in Nuke's Python "
+                                              f"({sys.version.split()[0]}); set the node's external python "
+                                              "(or $BGMATTE_PYTHON) to a Python with bgmatte installed"])
+    return run_external(job, python, progress, cancelled)
