@@ -109,6 +109,7 @@ def test_index_follows_the_bank_format(bank: Path, hair: dict) -> None:
     assert index["recipe"]["seed"] == SEED and "--seed 3" in index["recipe"]["command"]
     assert entry["kind"] == "render_hair" and entry["licence"] == LICENCE
     assert entry["provenance"]["blender"].startswith("5.")
+    assert entry["provenance"]["generator"] == index["recipe"]["generator"] == "bgmatte.data.blender_elements"
     assert entry["provenance"]["seed"] == plan_elements(SEED, 1, **TINY)[0].seed
     for name in (entry["file"], *entry["shadow"].values()):
         assert (bank / name).is_file()

@@ -27,6 +27,10 @@ def _write(upstream, path: Path, channels: str):
 def render_inputs(node, settings: NodeSettings) -> str | None:
     """Render Source, CleanPlate (one frame when it is a still) and Roto (alpha) over the frame range.
 
+    Source gets 2 x motion gap frames of handles on both sides, so that the motion cues of the
+    first and last frames are the same as ``bgmatte matte`` gives on the whole shot (beyond the
+    source's own frames, Nuke holds its first / last frame, as bgmatte clamps at them).
+
     Returns:
         The roto pattern to use as bgmatte's ``--seg``, or None when Roto is not connected.
 
@@ -35,18 +39,18 @@ def render_inputs(node, settings: NodeSettings) -> str | None:
     """
     layout = settings.cache
     roto = node.input(ROTO)
+    handles = 2 * settings.motion_gap
     with nuke.root():
-        writes = [_write(node.input(SOURCE), layout.source, "rgb")]
+        source = _write(node.input(SOURCE), layout.source, "rgb")
         plate = _write(node.input(CLEAN_PLATE), layout.plate(settings.plate_still), "rgb")
-        if not settings.plate_still:
-            writes.append(plate)
-        if roto is not None:
-            writes.append(_write(roto, layout.roto, "alpha"))
+        in_range = ([] if settings.plate_still else [plate]) + ([_write(roto, layout.roto, "alpha")] if roto else [])
         try:
-            nuke.executeMultiple(tuple(writes), ((settings.first, settings.last, 1),))
+            nuke.execute(source, settings.first - handles, settings.last + handles)
+            if in_range:
+                nuke.executeMultiple(tuple(in_range), ((settings.first, settings.last, 1),))
             if settings.plate_still:
                 nuke.execute(plate, settings.first, settings.first)
         finally:
-            for write in writes + ([plate] if settings.plate_still else []):
+            for write in {id(w): w for w in [source, plate, *in_range]}.values():
                 nuke.delete(write)
     return layout.roto.as_posix() if roto is not None else None

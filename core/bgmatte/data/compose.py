@@ -2,18 +2,20 @@
 
 A sample is a pure function of (seed, index). It is built in three steps:
 
-1. :func:`draw_scene`: at 2x the training crop, in scene-linear ACEScg, one or two elements
-   (scaled, rotated, recoloured, sometimes cut by the frame edge, sometimes coloured like the plate)
-   over a plate (cropped, flipped, colour-shifted, sometimes with highlights well above 1), with
-   a cast shadow on the plate, moving over five frames t-2k..t+2k (or still). Every frame obeys
-   the compositing equation ``I = P + (1 - A) B`` exactly (P premultiplied foreground).
-2. :func:`downsample_scene`: area-average to the crop size, so strands thinner than a pixel become
-   fractional alpha as in a downsampled 4K frame.
-3. :func:`network_sample`: camera effects (exposure, noise, blur), the clean plate perturbed as a
-   real plate pass differs from its take (gain drift then ``match_gain``, gamma, blur, noise,
-   sub-pixel shift, small misalignment), the soft segmentation prior (from the true alpha by
-   ``process_mask``, the automatic ``soft_segmentation``, or a missing/poor prior), motion cues,
-   and the network encoding (``encode_for_network``).
+1. :func:`draw_scene`: in scene-linear ACEScg, one or two elements (scaled, rotated, recoloured,
+   sometimes cut by the frame edge, sometimes coloured like the plate) over a plate (cropped,
+   flipped, colour-shifted, sometimes with highlights well above 1), with a cast shadow on the
+   plate that the alpha leaves out. The key frame t is composed at 2x the training crop and obeys
+   ``I = P + (1 - A) B`` exactly (P premultiplied foreground); the neighbours t-2k, t-k, t+k, t+2k
+   (the element moving, or still) are composed directly at the crop size for the motion cue.
+2. :func:`downsample_scene`: area-average the key frame to the crop size, so strands thinner than
+   a pixel become fractional alpha as in a downsampled 4K frame.
+3. :func:`network_sample`: camera effects (defocus, sensor noise), the clean plate perturbed as a
+   real plate pass differs from its take (exposure drift, ``match_gain`` after a large one, gamma,
+   blur, noise, sub-pixel shift, small misalignment), the soft segmentation prior (from the true
+   alpha by ``process_mask``, the automatic ``soft_segmentation``, or a missing/poor prior),
+   motion cues (or four copies of the frame, as inference does for a still), and the network
+   encoding (``encode_for_network``).
 """
 from __future__ import annotations
 
@@ -131,9 +133,9 @@ def network_sample(scene: Scene, rng: np.random.Generator) -> dict[str, np.ndarr
     encoded = encode_for_network(np.stack([image, scene.frame, plate, scene.background, fg.astype(np.float32),
                                            *neighbours]))
     image_enc, image_clean, plate_enc, background, fg_enc = encoded[:5]
-    # A still: four copies of the frame, as inference does for a single image.
-    still = rng.uniform() < 0.3
-    greys = [motion_grey(image_enc if still else frame) for frame in encoded[5:]]
+    # As inference does for a single image: four copies of the frame instead of neighbours.
+    single_image = rng.uniform() < 0.3
+    greys = [motion_grey(image_enc if single_image else frame) for frame in encoded[5:]]
     return {
         "image": image_enc,
         "image_clean": image_clean,

@@ -22,7 +22,8 @@ def _run_max(labels: Tensor, inside: Tensor) -> Tensor:
     direction never crosses from one run into the next.
     """
     big = float(labels.numel() + 1)
-    starts = inside * (1.0 - F.pad(inside, [1, 0])[:, :-1])
+    left = torch.cat([torch.zeros_like(inside[:, :1]), inside[:, :-1]], dim=1)
+    starts = inside * (1.0 - left)
     run = torch.cumsum(starts, dim=1) * big
     outside = torch.full_like(labels, -math.inf)
     forward = torch.cummax(torch.where(inside > 0, labels + run, outside), dim=1)[0] - run

@@ -8,7 +8,9 @@
 - ``dilate_square``: ``cv2.dilate`` with a (2r + 1)^2 square of ones.
 
 The ellipse is applied as one horizontal max per row of the element, shifted vertically: 2r + 1
-max-pools instead of a (2r + 1)^2 window, with sizes computed at run time.
+max-pools instead of a (2r + 1)^2 window, with sizes computed at run time. Padding uses
+``constant_pad_nd`` rather than ``F.pad``, which recent torch scripts to ``aten::pad``, an op that
+older libtorch releases (as Nuke ships) do not have.
 """
 import math
 from typing import List
@@ -66,7 +68,7 @@ def dilate_disc(x: Tensor, radius: int) -> Tensor:
         return x.clone()
     height = x.shape[2]
     lowest = -math.inf
-    padded = F.pad(x, [0, 0, radius, radius], value=lowest)
+    padded = torch.constant_pad_nd(x, [0, 0, radius, radius], lowest)
     result = torch.full_like(x, lowest)
     for row, half in enumerate(disc_half_widths(radius)):
         band = padded[:, :, row:row + height]

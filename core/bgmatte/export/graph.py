@@ -45,7 +45,8 @@ def trace_guided_coefficients() -> torch.jit.ScriptModule:
     """GuidedCoefficients traced on a small example.
 
     The trace keeps the box filters and the closed-form 3x3 solve, which work at any size; what
-    it freezes are the shape checks (a colour guide, one source channel), true for every frame.
+    it freezes are the shape checks (a colour guide, one source channel), true for every frame,
+    and the CPU device of its identity matrix, so the graph calls it on CPU tensors.
     """
     example = (torch.rand(1, 3, 12, 16, dtype=torch.float64), torch.rand(1, 1, 12, 16, dtype=torch.float64))
     with warnings.catch_warnings():
@@ -94,6 +95,7 @@ class MatteGraph(nn.Module):
         self.band_high = uncertain.BAND_HIGH
         self.band_dilation = uncertain.BAND_DILATION
         self.contrast_scale = uncertain.CONTRAST_SCALE
+        self.projection_eps = uncertain.PROJECTION_EPS
         self.min_level = uncertain.MIN_LEVEL
         self.noise_alpha = foreground.NOISE_ALPHA
         self.noise_samples = foreground.NOISE_SAMPLES
@@ -108,17 +110,18 @@ class MatteGraph(nn.Module):
 
         Args:
             x: (1, 6, H, W): source RGB then clean plate RGB, scene-linear in the script's working
-                space, straight (not premultiplied); any H, W; float32 (half is computed in float32).
+                space, straight (not premultiplied); any H, W. Everything but the generator runs in
+                float32 whatever the input's and the module's dtype (``.half()`` halves the generator).
 
         Returns:
             (1, 4, H, W) premultiplied RGB (the script's working space) and alpha in [0, 1],
             in the input's dtype.
         """
         packed = x.float()
-        frame = F.conv2d(packed[:, 0:3], self.to_working)
-        plate = F.conv2d(packed[:, 3:6], self.to_working)
+        frame = F.conv2d(packed[:, 0:3], self.to_working.float())
+        plate = F.conv2d(packed[:, 3:6], self.to_working.float())
         premult, alpha = self.matte_working(frame, plate)
-        return torch.cat([F.conv2d(premult, self.from_working), alpha], dim=1).to(x.dtype)
+        return torch.cat([F.conv2d(premult, self.from_working.float()), alpha], dim=1).to(x.dtype)
 
     def matte_working(self, frame: Tensor, plate: Tensor) -> tuple[Tensor, Tensor]:
         """``pipeline.matte_arrays`` for a still frame: (1, 3, H, W) ACEScg frame and plate ->
@@ -133,13 +136,19 @@ class MatteGraph(nn.Module):
             self.threshold_mads, self.min_threshold, self.speck_fraction, self.hole_fraction,
             self.erode_fraction, self.dilate_fraction, self.blur_fraction)
         motion = luminance(image_enc).repeat(1, self.motion_frames, 1, 1)
-        alpha_low, fg_enc = self.generator(image_enc, plate_enc, seg, motion)
+        # Only the generator follows the module's dtype (half after Nuke's "Optimize for Speed and Memory").
+        net = self.to_working.dtype
+        alpha_low, fg_enc = self.generator(image_enc.to(net), plate_enc.to(net), seg.to(net), motion.to(net))
         alpha_low = alpha_low.float()
         fg_low = decode_from_network(fg_enc.float())
-        guide, level = refine_twin.refine_guide(frame, height, width, self.min_level)
-        a, b = self.guided(guide, alpha_low.double())
+        guide, level = refine_twin.refine_guide(frame, plate, height, width, self.min_level)
+        # The traced guided filter holds CPU constants (its trace froze a device): run it on the CPU,
+        # at the working size in float64 that costs milliseconds, and bring the result back.
+        a, b = self.guided(guide.cpu(), alpha_low.double().cpu())
+        a, b = a.to(frame.device), b.to(frame.device)
         alpha = refine_twin.refine_alpha(alpha_low, frame, plate, fg_low, level, a, b, self.band_low,
-                                         self.band_high, self.band_dilation, self.contrast_scale)
+                                         self.band_high, self.band_dilation, self.contrast_scale,
+                                         self.projection_eps)
         noise = foreground_twin.estimate_noise_floor(frame, plate, alpha, self.noise_alpha, self.noise_samples,
                                                      self.noise_min_pixels, self.noise_clip_sigmas,
                                                      self.noise_clip_iterations)

@@ -1,7 +1,7 @@
 """Traced twin of ``bgmatte.refine.refine_alpha``: the full-resolution alpha from the network's.
 
-The same maths as the core (band of uncertain alpha, colour guided filter on the frame, projection
-onto the plate-to-foreground line, blended by contrast), computed on the whole frame at once
+The same maths as the core (band of uncertain alpha, colour guided filter on the plate difference,
+projection onto the plate-to-foreground line, blended by contrast), computed on the whole frame at once
 instead of in tiles: the Inference node hands the graph the whole frame anyway, and the core's
 tiles are exact crops of the same full-resolution result. The guided filter's coefficients come
 from the core's own torch code (``guided_filter_coefficients``, traced into the graph), so this
@@ -28,11 +28,13 @@ def uncertain_band(alpha_low: Tensor, low: float, high: float, dilation: int) ->
     return dilate_square(band, dilation)
 
 
-def refine_guide(frame: Tensor, height: int, width: int, min_level: float) -> Tuple[Tensor, float]:
-    """The guided filter's guide as the core builds it: the frame at the working size over its mean level.
+def refine_guide(frame: Tensor, plate: Tensor, height: int, width: int, min_level: float) -> Tuple[Tensor, float]:
+    """The guided filter's guide as the core builds it: the plate difference at the working size over
+    the frame's mean level.
 
     Args:
         frame: (1, 3, H, W) float32 working linear frame.
+        plate: (1, 3, H, W) float32 working linear plate, gain-matched.
         height, width: the working size (the network alpha's).
         min_level: the core's MIN_LEVEL (floor of the level for a black frame).
 
@@ -41,12 +43,13 @@ def refine_guide(frame: Tensor, height: int, width: int, min_level: float) -> Tu
     """
     frame_low = resize_area(frame, height, width)
     level = max(float(frame_low.mean()), min_level)
-    return frame_low.double() / level, level
+    difference_low = frame_low - resize_area(plate, height, width)
+    return difference_low.double() / level, level
 
 
 def refine_alpha(alpha_low: Tensor, frame: Tensor, plate: Tensor, fg_low: Tensor, level: float, a: Tensor,
-                 b: Tensor, band_low: float, band_high: float, band_dilation: int,
-                 contrast_scale: float) -> Tensor:
+                 b: Tensor, band_low: float, band_high: float, band_dilation: int, contrast_scale: float,
+                 projection_eps: float) -> Tensor:
     """Twin of ``refine.uncertain.refine_alpha`` on the whole frame.
 
     Args:
@@ -57,8 +60,8 @@ def refine_alpha(alpha_low: Tensor, frame: Tensor, plate: Tensor, fg_low: Tensor
         level: the frame's mean level from ``refine_guide``.
         a, b: the guided filter's coefficients (1, 1, 3, h, w) and (1, 1, h, w), from
             ``guided_filter_coefficients(guide, alpha_low, GUIDE_RADIUS, GUIDE_EPS)`` in float64.
-        band_low, band_high, band_dilation, contrast_scale: the core's BAND_LOW, BAND_HIGH,
-            BAND_DILATION, CONTRAST_SCALE.
+        band_low, band_high, band_dilation, contrast_scale, projection_eps: the core's BAND_LOW,
+            BAND_HIGH, BAND_DILATION, CONTRAST_SCALE, PROJECTION_EPS.
 
     Returns:
         (1, 1, H, W) float32 alpha in [0, 1].
@@ -69,11 +72,11 @@ def refine_alpha(alpha_low: Tensor, frame: Tensor, plate: Tensor, fg_low: Tensor
     sampled = F.interpolate(low, size=size, mode="bilinear", align_corners=False)
     weight, fg, coeff_a, coeff_b = sampled[:, 0:1], sampled[:, 1:4], sampled[:, 4:7], sampled[:, 7:8]
     upsampled = F.interpolate(alpha_low, size=size, mode="bilinear", align_corners=False)
-    guided = coeff_b + _dot3(coeff_a, frame / level)
+    difference = frame - plate
+    guided = (_dot3(coeff_a, difference) / level + coeff_b).clamp(0.0, 1.0)
     spread = fg - plate
     spread2 = _dot3(spread, spread)
-    tiny2 = (1e-3 * level) ** 2
-    projected = (_dot3(frame - plate, spread) / (spread2 + tiny2)).clamp(0.0, 1.0)
+    projected = (_dot3(difference, spread) / (spread2 + (projection_eps * level) ** 2)).clamp(0.0, 1.0)
     confidence = spread2 / (spread2 + (contrast_scale * level) ** 2)
-    estimate = confidence * projected + (1.0 - confidence) * guided.clamp(0.0, 1.0)
+    estimate = confidence * projected + (1.0 - confidence) * guided
     return torch.where(weight > 0, upsampled + weight * (estimate - upsampled), upsampled)

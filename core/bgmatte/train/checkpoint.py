@@ -38,6 +38,7 @@ def save_checkpoint(run_dir: Path, state: dict[str, Any]) -> Path:
     try:
         with os.fdopen(handle, "wb") as stream:
             torch.save(payload, stream)
+        os.chmod(temp_name, 0o644)  # mkstemp makes the file private; a checkpoint is shared with the team
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)

@@ -1,7 +1,7 @@
 """Train the generator on synthetic composites (stage 1), resumably; or export a run's weights.
 
 Start a run:      bgmatte train --data BANK [--data BANK2] --out RUN_DIR [--config small] [--minutes 60]
-Continue it:      bgmatte train --out RUN_DIR --resume [--minutes 60]
+Continue it:      bgmatte train --out RUN_DIR --resume [--minutes 60] [--data BANK ... to change the banks]
 Ship its weights: bgmatte train --out RUN_DIR --export weights.pt
 
 A run folder holds checkpoint.pt (rewritten atomically every --checkpoint-minutes and at the end;
@@ -9,6 +9,8 @@ SIGTERM also checkpoints) and log.jsonl (one JSON line per --log-every steps, on
 Samples are composed on the fly from the banks made by `bgmatte data`; sample i depends only on
 (--seed, i), so --resume continues exactly where the checkpoint left off. With --resume and no
 checkpoint yet, a new run starts (one command line serves every session of a long training).
+On resume, --data, --lr, --workers, --threads, --device, --checkpoint-minutes and --log-every may change
+(each change is logged in log.jsonl); config, seed, batch and crop stay the run's.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop", type=int, help=f"training crop in pixels (default {DEFAULTS.crop})")
     parser.add_argument("--lr", type=float, help=f"Adam learning rate (default {DEFAULTS.lr})")
     parser.add_argument("--workers", type=int, help=f"data worker processes (default {DEFAULTS.workers})")
+    parser.add_argument("--threads", type=int, help=f"torch threads of the training process (default {DEFAULTS.threads})")
     parser.add_argument("--device", help=f"cpu, cuda or auto (default {DEFAULTS.device})")
     parser.add_argument("--checkpoint-minutes", type=float,
                         help=f"minutes between checkpoints (default {DEFAULTS.checkpoint_minutes})")
@@ -55,18 +58,18 @@ def run(args: argparse.Namespace) -> int:
         path = export_weights(args.out, args.export)
         print(f"wrote {path}")
         return 0
-    given = {name: getattr(args, name) for name in ("config", "seed", "batch", "crop", "lr", "workers", "device",
+    given = {name: getattr(args, name) for name in ("config", "seed", "batch", "crop", "lr", "workers", "threads", "device",
                                                      "checkpoint_minutes", "log_every")}
     settings = None
     if args.data:
         values = {name: value for name, value in given.items() if value is not None}
         settings = Stage1Settings(data=[str(path) for path in args.data], command=_command_line(args), **values)
     overrides = {name: value for name, value in given.items() if name in RESUME_OVERRIDABLE and value is not None}
+    if args.data:
+        overrides["data"] = [str(path) for path in args.data]
     fixed = [name for name, value in given.items() if name not in RESUME_OVERRIDABLE and value is not None]
-    if args.resume and (args.out / "checkpoint.pt").is_file():
-        if args.data or fixed:
-            log.info("resuming: the run's stored data and settings are used (%s ignored)",
-                     ", ".join(["--data"] * bool(args.data) + [f"--{name}" for name in fixed]))
+    if args.resume and (args.out / "checkpoint.pt").is_file() and fixed:
+        log.info("resuming: the run's stored settings are kept (%s ignored)", ", ".join(f"--{name}" for name in fixed))
     summary = train_stage1(args.out, settings, resume=args.resume, minutes=args.minutes, max_steps=args.steps,
                            overrides=overrides)
     print(f"step {summary.step}, {summary.data_position} samples, {summary.seconds:.0f} s trained; "
@@ -79,7 +82,7 @@ def _command_line(args: argparse.Namespace) -> str:
     words = ["bgmatte", "train", "--out", str(args.out)]
     for bank in args.data:
         words += ["--data", str(bank)]
-    for name in ("config", "seed", "batch", "crop", "lr", "workers", "device", "checkpoint_minutes", "log_every",
+    for name in ("config", "seed", "batch", "crop", "lr", "workers", "threads", "device", "checkpoint_minutes", "log_every",
                  "minutes", "steps"):
         value = getattr(args, name)
         if value is not None:
