@@ -385,6 +385,10 @@ def make_nuke(gui: bool = False) -> types.ModuleType:
     def _add_before_frame_render(call, args=(), kwargs=None, nodeClass="Write"):
         nuke.frame_callbacks.append(call)
 
+    @record("scriptOpen")
+    def _script_open(path):
+        root["name"].setValue(path)
+
     @record("allNodes")
     def _all_nodes(filter=None, group=None, recurseGroups=False):
         return [n for n in nuke.all_nodes if filter is None or n.Class() == filter]

@@ -103,6 +103,16 @@ def test_the_working_space_is_baked_in_as_a_matrix(tiny, tmp_path):
     np.testing.assert_allclose(ours[..., :3], to_rec709(acescg[..., :3].copy()), rtol=0, atol=1e-4)
 
 
+def test_a_halved_module_still_mattes_in_float32_around_a_half_generator(tmp_path):
+    halved = torch.jit.load(str(export(tmp_path / "m.pt", "--model", TEST_MODEL))).half()
+    frame, plate = rgb(SHOT / "frame.1001.exr"), rgb(SHOT / "clean.exr")
+    expected = matte_arrays(create_model(TEST_MODEL, device="cpu"), FrameInputs(frame=frame, plate=plate))
+    with torch.no_grad():
+        out = halved(packed(frame, plate).half())
+    assert out.dtype == torch.float16
+    assert np.abs(out[0, 3].float().numpy() - expected.alpha).mean() < 2e-3
+
+
 def test_a_colourspace_that_is_not_scene_linear_is_refused(tmp_path, capsys):
     code = main(["export", "-o", str(tmp_path / "m.pt"), "--model", TEST_MODEL,
                  "--colorspace", "sRGB Encoded Rec.709 (sRGB)"])

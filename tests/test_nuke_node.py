@@ -130,6 +130,17 @@ def test_analyse_gives_the_pixels_of_bgmatte_matte_on_the_whole_shot(analysed, t
             assert np.array_equal(channel(ours, spec, name), channel(direct, direct_spec, name))
 
 
+def test_analysing_again_keeps_the_frames_already_in_the_cache(monkeypatch, tmp_path):
+    nuke = start_nuke(monkeypatch)
+    node = matte_node(nuke, tmp_path / "cache")
+    node["last_frame"].setValue(1001)
+    analyse(node)
+    before = (tmp_path / "cache" / "matte" / "matte.1001.exr").stat().st_mtime_ns
+    analyse(node)
+    assert node["status"].value() == "0 of 1 frames computed, 1 already in the cache"
+    assert (tmp_path / "cache" / "matte" / "matte.1001.exr").stat().st_mtime_ns == before
+
+
 def test_a_roto_input_is_rendered_and_used_as_the_segmentation(monkeypatch, tmp_path):
     nuke = start_nuke(monkeypatch)
     node = matte_node(nuke, tmp_path / "cache", roto=True)
@@ -190,3 +201,24 @@ def test_without_a_gui_analyse_runs_in_the_calling_thread(monkeypatch, tmp_path)
     result = bgmatte_nuke.node.analyse(node)
     assert result.exit_code == 0 and result.done == 1
     assert not nuke.ProgressTask.instances and not nuke.messages
+
+
+def test_the_headless_analyse_script_analyses_every_matte_node(monkeypatch, tmp_path, capsys):
+    nuke = start_nuke(monkeypatch, gui=False)
+    from bgmatte_nuke.analyse_script import main
+
+    for name in ("a", "b"):
+        node = matte_node(nuke, tmp_path / name)
+        node["last_frame"].setValue(1001)
+    assert main([str(tmp_path / "shot.nk")]) == 0
+    assert ("scriptOpen", (str(tmp_path / "shot.nk"),), {}) in nuke.calls
+    assert (tmp_path / "a" / "matte" / "matte.1001.exr").is_file() and (tmp_path / "b" / "matte" / "matte.1001.exr").is_file()
+    assert capsys.readouterr().err.endswith("bgmatte: analysed 2 of 2 Background Matte nodes\n")
+
+
+def test_the_headless_analyse_script_fails_when_a_node_cannot_be_analysed(monkeypatch, tmp_path):
+    nuke = start_nuke(monkeypatch, gui=False)
+    from bgmatte_nuke.analyse_script import main
+
+    matte_node(nuke, tmp_path / "cache").setInput(0, None)
+    assert main([str(tmp_path / "shot.nk")]) == 1

@@ -3,5 +3,6 @@
 Modules: ``node`` (create, on_create, analyse: what the gizmo's knobs call), ``settings`` (knob
 values), ``script_colour`` (the script's working space), ``cache`` (the cache folder's layout),
 ``inputs`` (rendering the node's inputs to EXR), ``runner`` (the core, in Nuke's Python or as a
-`bgmatte matte --progress json` subprocess), ``render_check`` (renders with missing mattes stop).
+`bgmatte matte --progress json` subprocess), ``render_check`` (renders with missing mattes stop),
+``analyse_script`` (`nuke -t` entry point), ``errors`` (NodeError, shown to the artist).
 """

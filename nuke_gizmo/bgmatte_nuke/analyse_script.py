@@ -7,6 +7,7 @@ node could not be analysed or some frames failed. Then `nuke -x shot.nk` renders
 """
 from __future__ import annotations
 
+import logging
 import sys
 
 import nuke
@@ -20,6 +21,7 @@ def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__.strip(), file=sys.stderr)
         return 2
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     nuke.scriptOpen(argv[0])
     nodes = [n for n in nuke.allNodes(recurseGroups=True) if is_matte_node(n)]
     if len(argv) > 1:

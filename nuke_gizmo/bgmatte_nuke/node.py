@@ -68,6 +68,8 @@ def _status(result: RunResult, total: int) -> str:
     if result.errors:
         return "failed: " + result.errors[0]
     text = f"{result.done} of {total} frames computed"
+    if result.skipped:
+        text += f", {result.skipped} already in the cache"
     if result.failed:
         text += f", {len(result.failed)} failed"
     return text + (" (cancelled)" if result.cancelled else "")

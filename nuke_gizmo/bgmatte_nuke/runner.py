@@ -53,10 +53,11 @@ class MatteJob:
 
 @dataclass
 class RunResult:
-    """What a run did: the CLI's exit code (0, 2, 3, 130), frames done, and lines to show."""
+    """What a run did: the CLI's exit code (0, 2, 3, 130), frames computed and kept, and lines to show."""
 
     exit_code: int
     done: int = 0
+    skipped: int = 0
     failed: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -92,7 +93,7 @@ def run_in_process(job: MatteJob, progress: ProgressCallback, cancelled: Callabl
     except BgmatteError as error:
         items = error.errors if isinstance(error, InputErrors) else [error]
         return RunResult(exit_code=error.exit_code, errors=[f"{e.subject}: {e.problem}" for e in items])
-    return RunResult(exit_code=report.exit_code, done=len(report.done),
+    return RunResult(exit_code=report.exit_code, done=len(report.done), skipped=len(report.skipped),
                      failed=[f"frame {f.frame}: {f.reason}" for f in report.failed])
 
 
@@ -138,8 +139,8 @@ def run_external(job: MatteJob, python: str, progress: ProgressCallback, cancell
             record = json.loads(line)
         except ValueError:
             continue
-        if record.get("status") == "done":
-            result.done += 1
+        result.done += record.get("status") == "done"
+        result.skipped += record.get("status") == "skipped"
         progress(int(record["frame"]), int(record["done"]), int(record["total"]), str(record["status"]))
     result.exit_code = process.wait()
     err_reader.join()

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--elements", type=int, default=600, help="procedural elements (default 600)")
     parser.add_argument("--plates", type=int, default=200, help="procedural plates (default 200)")
     parser.add_argument("--element-size", type=int, default=ELEMENT_SIZE,
-                        help=f"element canvas side in pixels (default {ELEMENT_SIZE}, ~2x the training crop)")
+                        help=f"element canvas side in pixels (default {ELEMENT_SIZE}; training composes at 2x its crop)")
     parser.add_argument("--plate-size", type=int, default=PLATE_SIZE,
                         help=f"procedural plate side in pixels (default {PLATE_SIZE})")
     parser.add_argument("--no-photos", action="store_true", help="leave out the wheel photos")

@@ -1,4 +1,4 @@
-"""Traced twin of the connected-component clean-up in bgmatte.priors.segmentation.
+"""TorchScript twin of the connected-component clean-up in bgmatte.priors.segmentation.
 
 ``remove_specks`` twins ``_remove_specks`` (8-connected subject regions smaller than an area are
 dropped) and ``fill_holes`` twins ``_fill_holes`` (4-connected background regions that touch no
@@ -8,6 +8,8 @@ label along its row and column runs (and its diagonal neighbours), then the labe
 label names, until nothing changes, so each region ends with one label. The loop runs until convergence at run time, so nothing here is
 frozen at export.
 """
+from __future__ import annotations
+
 import math
 
 import torch

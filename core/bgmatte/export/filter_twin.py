@@ -1,4 +1,4 @@
-"""Traced twins of the OpenCV filters the core's priors and refinement use.
+"""TorchScript twins of the OpenCV filters the core's priors and refinement use.
 
 - ``gaussian_blur``: ``cv2.GaussianBlur(x, (0, 0), sigma)`` on float32: kernel size
   ``round(8 sigma + 1) | 1``, the sampled Gaussian normalised to 1, BORDER_REFLECT_101.
@@ -12,8 +12,9 @@ max-pools instead of a (2r + 1)^2 window, with sizes computed at run time. Paddi
 ``constant_pad_nd`` rather than ``F.pad``, which recent torch scripts to ``aten::pad``, an op that
 older libtorch releases (as Nuke ships) do not have.
 """
+from __future__ import annotations
+
 import math
-from typing import List
 
 import torch
 from torch import Tensor
@@ -51,11 +52,11 @@ def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
     return F.conv2d(cols, kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1), groups=channels)
 
 
-def disc_half_widths(radius: int) -> List[int]:
+def disc_half_widths(radius: int) -> list[int]:
     """Half-width of each row of OpenCV's MORPH_ELLIPSE element of size 2r + 1 (rows -r..r)."""
     if radius == 0:
         return [0]
-    widths: List[int] = []
+    widths: list[int] = []
     for dy in range(-radius, radius + 1):
         half = radius * math.sqrt(float(radius * radius - dy * dy) / float(radius * radius))
         widths.append(round_even(half))

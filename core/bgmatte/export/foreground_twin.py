@@ -1,10 +1,12 @@
-"""Traced twin of bgmatte.output.foreground: ``estimate_noise_floor`` and ``premultiplied_foreground``.
+"""TorchScript twin of bgmatte.output.foreground: ``estimate_noise_floor`` and ``premultiplied_foreground``.
 
 The compositing-equation foreground P = I - (1 - alpha) B with the background residual sorted as
 in the core (noise dropped, added light kept, darkening left to the shadow layer), for a plate
 valid everywhere (the export has no plate registration). The core's constants are passed in by
 the exported graph.
 """
+from __future__ import annotations
+
 import math
 
 import torch

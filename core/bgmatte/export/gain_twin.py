@@ -1,10 +1,10 @@
-"""Traced twin of ``bgmatte.priors.plate_match.match_gain``: the plate's per-channel exposure match.
+"""TorchScript twin of ``bgmatte.priors.plate_match.match_gain``: the plate's per-channel exposure match.
 
 Same steps as the core: a <=256 px area-averaged copy, dark pixels dropped, the log-ratio
 frame/plate iterated to its robust background inliers, gain = exp(mean log-ratio) or 1 when too
 little background is left. The core's constants are passed in by the exported graph.
 """
-from typing import Tuple
+from __future__ import annotations
 
 import torch
 from torch import Tensor
@@ -31,7 +31,7 @@ def background_inliers(log_ratio: Tensor, sigmas: float, min_tolerance: float, i
 
 
 def match_gain(frame: Tensor, plate: Tensor, working_size: int, dark_fraction: float, sigmas: float,
-               min_tolerance: float, iterations: int) -> Tuple[Tensor, Tensor]:
+               min_tolerance: float, iterations: int) -> tuple[Tensor, Tensor]:
     """Twin of ``plate_match.match_gain`` without a validity map.
 
     Args:

@@ -1,4 +1,4 @@
-"""Traced twin of ``bgmatte.refine.refine_alpha``: the full-resolution alpha from the network's.
+"""TorchScript twin of ``bgmatte.refine.refine_alpha``: the full-resolution alpha from the network's.
 
 The same maths as the core (band of uncertain alpha, colour guided filter on the plate difference,
 projection onto the plate-to-foreground line, blended by contrast), computed on the whole frame at once
@@ -7,7 +7,7 @@ tiles are exact crops of the same full-resolution result. The guided filter's co
 from the core's own torch code (``guided_filter_coefficients``, traced into the graph), so this
 module takes them as inputs.
 """
-from typing import Tuple
+from __future__ import annotations
 
 import torch
 from torch import Tensor
@@ -28,7 +28,7 @@ def uncertain_band(alpha_low: Tensor, low: float, high: float, dilation: int) ->
     return dilate_square(band, dilation)
 
 
-def refine_guide(frame: Tensor, plate: Tensor, height: int, width: int, min_level: float) -> Tuple[Tensor, float]:
+def refine_guide(frame: Tensor, plate: Tensor, height: int, width: int, min_level: float) -> tuple[Tensor, float]:
     """The guided filter's guide as the core builds it: the plate difference at the working size over
     the frame's mean level.
 

@@ -1,4 +1,4 @@
-"""Traced twin of bgmatte.priors.resample: ``working_shape`` and ``resize_area`` (cv2 INTER_AREA).
+"""TorchScript twin of bgmatte.priors.resample: ``working_shape`` and ``resize_area`` (cv2 INTER_AREA).
 
 The working size is computed inside the graph from the input's H and W at run time (not frozen at
 export), with Python's round-half-to-even like the core. Area downsampling is exact pixel-area
@@ -6,7 +6,7 @@ averaging: each output pixel is the mean of the input area it covers, fractional
 their covered fraction, as OpenCV's INTER_AREA does for downscaling. It is written as two small
 matrix products (rows, then columns) so it works for any integer or fractional scale factor.
 """
-from typing import Tuple
+from __future__ import annotations
 
 import torch
 from torch import Tensor
@@ -14,7 +14,7 @@ from torch import Tensor
 from bgmatte.export.statistics_twin import round_even
 
 
-def working_shape(height: int, width: int, longest: int) -> Tuple[int, int]:
+def working_shape(height: int, width: int, longest: int) -> tuple[int, int]:
     """Twin of ``priors.resample.working_shape``: fit the longest side into ``longest``, never upsample."""
     scale = float(longest) / float(max(height, width))
     if scale >= 1.0:

@@ -1,11 +1,11 @@
-"""Traced twin of bgmatte.priors.segmentation: ``process_mask`` and ``soft_segmentation``.
+"""TorchScript twin of bgmatte.priors.segmentation: ``process_mask`` and ``soft_segmentation``.
 
 The automatic soft segmentation S (frame/plate difference, per-brightness noise thresholds,
 speck removal, hole filling, then the paper's erode / dilate / blur) in TorchScript. The core's
 tuning constants are passed in by the exported graph, which copies them from the core at export
 time; sizes, radii and thresholds are computed at run time from the frame.
 """
-from typing import List
+from __future__ import annotations
 
 import torch
 from torch import Tensor
@@ -57,8 +57,8 @@ def noise_thresholds(magnitude: Tensor, level: Tensor, bins: int, min_bin_pixels
     """Twin of ``segmentation._noise_thresholds``: (h, w) magnitude and plate level -> (h, w) float32."""
     edges = quantiles(level, bins + 1)
     edges32 = edges.float()
-    centres: List[float] = []
-    thresholds: List[float] = []
+    centres: list[float] = []
+    thresholds: list[float] = []
     for index in range(bins):
         in_bin = magnitude[(level >= edges32[index]) & (level <= edges32[index + 1])]
         if in_bin.numel() >= min_bin_pixels:

@@ -1,10 +1,10 @@
-"""Traced twins of the NumPy statistics the core's priors use: np.median, np.quantile, np.interp, round.
+"""TorchScript twins of the NumPy statistics the core's priors use: np.median, np.quantile, np.interp, round.
 
 TorchScript versions with NumPy's exact definitions (the mean of the two middle values for an even
 count; linear quantiles with NumPy's two-sided lerp; interp clamped to the end values), so the
 exported graph thresholds the same pixels as the core. Sizes are dynamic: nothing is frozen.
 """
-from typing import List
+from __future__ import annotations
 
 import torch
 from torch import Tensor
@@ -50,7 +50,7 @@ def quantiles(values: Tensor, count: int) -> Tensor:
     return torch.where(t >= 0.5, high - diff * (1.0 - t), low + diff * t)
 
 
-def interp(x: Tensor, xp: List[float], fp: List[float]) -> Tensor:
+def interp(x: Tensor, xp: list[float], fp: list[float]) -> Tensor:
     """Twin of ``np.interp(x, xp, fp)``: piecewise linear, clamped to fp[0] / fp[-1] outside xp.
 
     Args:

@@ -67,8 +67,8 @@ class Stage1Settings:
     config: str = "small"
     seed: int = 0
     batch: int = 8
-    crop: int = 256
-    lr: float = 2e-4
+    crop: int = 192
+    lr: float = 4e-4
     workers: int = 1
     threads: int = 1
     device: str = "cpu"
