@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BGM := $(VENV)/bin/bgmatte
 CONSTRAINTS ?= constraints/cpu.txt
-EXTRAS ?= test,blender,farm,peers
+EXTRAS ?= test,blender,farm,peers,train
 SHOT := samples/shot
 DEMO_OUT := out/demo
 

@@ -6,6 +6,7 @@ of loader workers.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -70,10 +71,20 @@ def collate(samples: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
     return batch
 
 
+def quiet_expected_warnings() -> None:
+    """Silence warnings that sample composition triggers by design.
+
+    ``match_gain`` warns when a frame leaves little background to compare; training samples with
+    a large subject do that on purpose, and a warning per sample would bury the training log.
+    """
+    logging.getLogger("bgmatte.priors.plate_match").setLevel(logging.ERROR)
+
+
 def _worker_init(_: int) -> None:
     # Each worker composes whole samples on one core; nested thread pools would only contend.
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
+    quiet_expected_warnings()
 
 
 def batch_stream(dataset: SampleDataset, position: int, batch_size: int, workers: int) -> Iterator[dict[str, torch.Tensor]]:

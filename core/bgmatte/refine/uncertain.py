@@ -33,6 +33,7 @@ GUIDE_EPS = 1e-3  # guided filter regulariser, in ((frame - plate) / mean level)
 CONTRAST_SCALE = 0.1  # |F - B| at which the plate projection gets half the weight, x mean level
 PROJECTION_EPS = 1e-3  # keeps the projection finite where F = B, x mean level
 MIN_LEVEL = 1e-6  # floor of the frame's mean level (a black frame)
+CHUNK_PIXELS = 1 << 16  # band pixels evaluated at once (bounds the temporaries to a few MB)
 
 
 def _dot3(x: Tensor, y: Tensor) -> Tensor:
@@ -63,6 +64,34 @@ def _check_inputs(alpha_low: np.ndarray, frame: np.ndarray, plate: np.ndarray, f
         raise ValueError(f"tile must be >= 1, got {tile}")
 
 
+def _band_pixels(band: Tensor, size: tuple[int, int], tile: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Full-resolution pixels where the upsampled band weight is > 0, found tile by tile.
+
+    Args:
+        band: (1, 1, h, w) float32 band mask at low resolution.
+        size: full resolution (H, W).
+        tile: side of the square tiles; tiles whose low-resolution footprint holds no band pixel
+            are skipped without upsampling anything.
+
+    Returns:
+        (rows, cols, weight): (N,) int64 coordinates and (N,) float32 band weight in (0, 1].
+    """
+    height, width = size
+    low = band[0, 0].numpy()
+    found = []
+    for top in range(0, height, tile):
+        row_first, row_second, _ = bilinear_taps(height, low.shape[0], torch.arange(top, min(top + tile, height)))
+        for left in range(0, width, tile):
+            col_first, col_second, _ = bilinear_taps(width, low.shape[1], torch.arange(left, min(left + tile, width)))
+            if not low[int(row_first[0]):int(row_second[-1]) + 1, int(col_first[0]):int(col_second[-1]) + 1].any():
+                continue
+            weight = upsample_bilinear_region(band, size, top, left, len(row_first), len(col_first))[0, 0]
+            ys, xs = torch.nonzero(weight, as_tuple=True)
+            found.append((ys + top, xs + left, weight[ys, xs]))
+    rows, cols, weights = zip(*found)
+    return torch.cat(rows), torch.cat(cols), torch.cat(weights)
+
+
 def _estimate(sampled: Tensor, image: Tensor, background: Tensor, level: float) -> Tensor:
     """Full-resolution alpha estimate at N band pixels: plate projection, else the guided filter.
 
@@ -89,10 +118,10 @@ def refine_alpha(alpha_low: np.ndarray, frame: np.ndarray, plate: np.ndarray, fg
                  tile: int = 256) -> np.ndarray:
     """Upsample the network alpha to full resolution, refining the uncertain band from the plate.
 
-    Memory: one full-resolution float32 plane (the result) plus per-tile temporaries, whatever
-    the frame size. Only tiles that contain band pixels are visited, and in them only the band
-    pixels are computed; every other pixel is the bilinear upsampling of ``alpha_low``. The
-    result does not depend on ``tile``.
+    Memory: one full-resolution float32 plane (the result), the band's pixel list, and
+    temporaries bounded by ``tile`` and CHUNK_PIXELS, whatever the frame size. Only tiles that
+    contain band pixels are visited, and only the band pixels are computed (in chunks); every
+    other pixel is the bilinear upsampling of ``alpha_low``. The result does not depend on ``tile``.
 
     Args:
         alpha_low: (h, w) network alpha in [0, 1] at the working resolution.
@@ -117,30 +146,20 @@ def refine_alpha(alpha_low: np.ndarray, frame: np.ndarray, plate: np.ndarray, fg
     frame_low = resize_area(frame, alpha_low.shape)
     level = max(float(frame_low.mean()), MIN_LEVEL)
     difference_low = frame_low - resize_area(plate, alpha_low.shape)
-    guide_low = torch.from_numpy(difference_low).permute(2, 0, 1)[None].double() / level
-    a, b = guided_filter_coefficients(guide_low, torch.from_numpy(alpha_low)[None, None].double(),
-                                      GUIDE_RADIUS, GUIDE_EPS)
+    guide_low = torch.from_numpy(difference_low).permute(2, 0, 1)[None] / level
+    a, b = guided_filter_coefficients(guide_low, torch.from_numpy(alpha_low)[None, None], GUIDE_RADIUS, GUIDE_EPS)
     fg = torch.from_numpy(np.ascontiguousarray(fg_low, np.float32)).permute(2, 0, 1)[None]
     band_t = torch.from_numpy(band)[None, None]
-    low = torch.cat([fg, a[:, 0].float(), b.float()], dim=1)  # (1, 7, h, w), sampled at band pixels
+    low = torch.cat([fg, a[:, 0], b], dim=1)  # (1, 7, h, w), sampled at band pixels
     size = (height, width)
-    refined = 0
-    for top in range(0, height, tile):
-        rows = bilinear_taps(height, band.shape[0], torch.arange(top, min(top + tile, height)))
-        for left in range(0, width, tile):
-            cols = bilinear_taps(width, band.shape[1], torch.arange(left, min(left + tile, width)))
-            if not band[int(rows[0][0]):int(rows[1][-1]) + 1, int(cols[0][0]):int(cols[1][-1]) + 1].any():
-                continue
-            weight = upsample_bilinear_region(band_t, size, top, left, len(rows[0]), len(cols[0]))[0, 0]
-            ys, xs = torch.nonzero(weight, as_tuple=True)
-            weight = weight[ys, xs]
-            ys, xs = ys + top, xs + left
-            y_np, x_np = ys.numpy(), xs.numpy()
-            estimate = _estimate(sample_bilinear_points(low, size, ys, xs)[0],
-                                 torch.from_numpy(np.asarray(frame[y_np, x_np], np.float32)),
-                                 torch.from_numpy(np.asarray(plate[y_np, x_np], np.float32)), level)
-            upsampled = torch.from_numpy(alpha[y_np, x_np])
-            alpha[y_np, x_np] = (upsampled + weight * (estimate - upsampled)).numpy()
-            refined += len(y_np)
-    log.debug("refined %d of %d pixels", refined, height * width)
+    rows, cols, weight = _band_pixels(band_t, size, tile)
+    for start in range(0, len(rows), CHUNK_PIXELS):
+        ys, xs = rows[start:start + CHUNK_PIXELS], cols[start:start + CHUNK_PIXELS]
+        y_np, x_np = ys.numpy(), xs.numpy()
+        estimate = _estimate(sample_bilinear_points(low, size, ys, xs)[0],
+                             torch.from_numpy(np.asarray(frame[y_np, x_np], np.float32)),
+                             torch.from_numpy(np.asarray(plate[y_np, x_np], np.float32)), level)
+        upsampled = torch.from_numpy(alpha[y_np, x_np])
+        alpha[y_np, x_np] = (upsampled + weight[start:start + CHUNK_PIXELS] * (estimate - upsampled)).numpy()
+    log.debug("refined %d of %d pixels", len(rows), height * width)
     return alpha

@@ -19,6 +19,7 @@ import logging
 import shlex
 from pathlib import Path
 
+from bgmatte.data.dataset import quiet_expected_warnings
 from bgmatte.train.export import export_weights
 from bgmatte.train.stage1 import RESUME_OVERRIDABLE, Stage1Settings, train_stage1
 
@@ -52,8 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train, resume or export as the arguments say."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Plate gain matching warns when a sample leaves little background; in training that is expected.
-    logging.getLogger("bgmatte.priors.plate_match").setLevel(logging.ERROR)
+    quiet_expected_warnings()
     if args.export is not None:
         path = export_weights(args.out, args.export)
         print(f"wrote {path}")
