@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 
 from bgmatte.data.exr import read_exr
 from bgmatte.errors import InputError
+from bgmatte.io.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +101,7 @@ def write_index(root: Path, recipe: dict[str, Any], elements: list[dict[str, Any
     """Write ``root/index.json`` atomically; entries follow README.md (paths relative to root)."""
     index = {"format": BANK_FORMAT, "version": BANK_VERSION, "colorspace": BANK_COLORSPACE,
              "alpha": BANK_ALPHA, "recipe": recipe, "elements": elements, "plates": plates}
-    path = root / INDEX_NAME
-    temp = root / f".{INDEX_NAME}.tmp"
-    temp.write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
-    os.replace(temp, path)
-    return path
+    return write_text_atomic(root / INDEX_NAME, json.dumps(index, indent=1, sort_keys=True) + "\n")
 
 
 def read_element(path: Path) -> np.ndarray:

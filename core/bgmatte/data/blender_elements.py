@@ -39,6 +39,7 @@ import OpenImageIO as oiio
 from bgmatte.cli import report_error
 from bgmatte.data.exr import write_exr
 from bgmatte.errors import BgmatteError, InputError
+from bgmatte.io.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -268,9 +269,7 @@ def _render_bank(specs: list[ElementSpec], args: argparse.Namespace) -> None:
 
 def _write_index(out: Path, index: dict) -> None:
     """Replace ``out/index.json`` atomically, so a reader never sees half an index."""
-    temp = out / ".index.json.tmp"
-    temp.write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
-    os.replace(temp, out / "index.json")
+    write_text_atomic(out / "index.json", json.dumps(index, indent=1) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,13 +5,13 @@ small reader/writer instead of the shot I/O in ``bgmatte.io``.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import OpenImageIO as oiio
 
 from bgmatte.errors import InputError
+from bgmatte.io.atomic import atomic_output
 
 
 def write_exr(path: Path, pixels: np.ndarray, channels: tuple[str, ...], half: bool = True) -> None:
@@ -25,19 +25,17 @@ def write_exr(path: Path, pixels: np.ndarray, channels: tuple[str, ...], half: b
     """
     if pixels.ndim != 3 or pixels.shape[2] != len(channels):
         raise ValueError(f"pixels must be (H, W, {len(channels)}), got {pixels.shape}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], len(channels), "half" if half else "float")
     spec.channelnames = channels
     spec.attribute("compression", "zip")
-    temp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    out = oiio.ImageOutput.create(str(temp))
-    if out is None or not out.open(str(temp), spec):
-        raise OSError(f"{path}: cannot open for writing: {oiio.geterror()}")
-    ok = out.write_image(np.ascontiguousarray(pixels, dtype=np.float32))
-    out.close()
-    if not ok:
-        raise OSError(f"{path}: write failed: {oiio.geterror()}")
-    os.replace(temp, path)
+    with atomic_output(path) as temp:
+        out = oiio.ImageOutput.create(str(temp))
+        if out is None or not out.open(str(temp), spec):
+            raise OSError(f"{path}: cannot open for writing: {oiio.geterror()}")
+        ok = out.write_image(np.ascontiguousarray(pixels, dtype=np.float32))
+        out.close()
+        if not ok:
+            raise OSError(f"{path}: write failed: {oiio.geterror()}")
 
 
 def read_exr(path: Path, channels: tuple[str, ...]) -> np.ndarray:

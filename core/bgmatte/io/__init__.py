@@ -1,7 +1,7 @@
 """EXR input and output through OpenImageIO: windows, headers, pixels on a canvas, atomic matte writes."""
 from __future__ import annotations
 
-from bgmatte.io.atomic import atomic_output, check_writable, remove_stale_temps
+from bgmatte.io.atomic import atomic_output, check_writable, remove_stale_temps, write_text_atomic
 from bgmatte.io.exr import (
     Attribute,
     ImageHeader,
@@ -29,5 +29,6 @@ __all__ = [
     "remove_stale_temps",
     "repair_nonfinite",
     "rgb_channels",
+    "write_text_atomic",
     "write_matte",
 ]

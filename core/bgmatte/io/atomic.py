@@ -55,6 +55,13 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Replace a text file (an index, a report) atomically, so a reader never sees half of it."""
+    with atomic_output(path) as temp:
+        temp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
 def check_writable(folder: str | Path) -> None:
     """Check that files can be created in ``folder`` (or that it can be created), leaving nothing behind.
 

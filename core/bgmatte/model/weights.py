@@ -10,8 +10,6 @@ is one of these files.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import torch
 
 from bgmatte.errors import InputError
+from bgmatte.io.atomic import atomic_output
 from bgmatte.model.config import GeneratorConfig
 from bgmatte.model.generator import Generator
 
@@ -72,14 +71,8 @@ def save_weights(path: str | Path, model: Generator, provenance: dict[str, Any])
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": model.config.to_dict(),
                "state_dict": state_dict, "provenance": provenance}
     path = Path(path)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as temp:
+        torch.save(payload, temp)
     log.info("wrote weights %s", path)
     return path
 

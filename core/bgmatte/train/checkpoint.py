@@ -6,14 +6,13 @@ position (index of the next sample) and the run's full settings. It is loadable 
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from bgmatte.errors import InputError
+from bgmatte.io.atomic import atomic_output
 
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_FORMAT = "bgmatte-train-checkpoint"
@@ -34,15 +33,8 @@ def save_checkpoint(run_dir: Path, state: dict[str, Any]) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / CHECKPOINT_NAME
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}
-    handle, temp_name = tempfile.mkstemp(prefix=f".{CHECKPOINT_NAME}.", suffix=".tmp", dir=run_dir)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
-        os.chmod(temp_name, 0o644)  # mkstemp makes the file private; a checkpoint is shared with the team
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as temp:
+        torch.save(payload, temp)
     return path
 
 
