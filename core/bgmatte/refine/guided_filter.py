@@ -17,14 +17,8 @@ GUIDE_CHANNELS = (1, 3)
 
 
 def box_mean(x: Tensor, radius: int) -> Tensor:
-    """Mean over (2r+1)^2 windows, windows cut at the border (not zero padded). (B, C, h, w) -> same.
-
-    Separable: the mean over the valid rows of the means over the valid columns is the mean over
-    the valid rectangle, at 2(2r+1) instead of (2r+1)^2 additions per pixel.
-    """
-    size = 2 * radius + 1
-    x = F.avg_pool2d(x, (1, size), stride=1, padding=(0, radius), count_include_pad=False)
-    return F.avg_pool2d(x, (size, 1), stride=1, padding=(radius, 0), count_include_pad=False)
+    """Mean over (2r+1)^2 windows, windows cut at the border (not zero padded). (B, C, h, w) -> same."""
+    return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
 
 
 def _solve_symmetric(sigma: Tensor, rhs: Tensor) -> Tensor:

@@ -82,11 +82,12 @@ def sample_bilinear_points(low: Tensor, size: tuple[int, int], rows: Tensor, col
     row_first, row_second, row_w = bilinear_taps(size[0], low.shape[-2], rows)
     col_first, col_second, col_w = bilinear_taps(size[1], low.shape[-1], cols)
     row_w, col_w = row_w.to(low.dtype), col_w.to(low.dtype)
-    flat = low.flatten(2)
+    # Pixels as rows of a (B, h*w, C) table: each tap gathers C contiguous values.
+    table = low.flatten(2).transpose(1, 2).contiguous()
     low_w = low.shape[-1]
 
     def tap(row: Tensor, col: Tensor) -> Tensor:
-        return flat.index_select(-1, row * low_w + col)
+        return table.index_select(1, row * low_w + col).transpose(1, 2)
 
     at_first_col = tap(row_first, col_first) * (1 - row_w) + tap(row_second, col_first) * row_w
     at_second_col = tap(row_first, col_second) * (1 - row_w) + tap(row_second, col_second) * row_w
