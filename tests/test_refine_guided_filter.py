@@ -6,7 +6,7 @@ import torch
 from torch.nn import functional as F
 
 from bgmatte.refine import FastGuidedFilter, fast_guided_filter
-from bgmatte.refine.sampling import upsample_bilinear_region
+from bgmatte.refine.sampling import sample_bilinear_points, upsample_bilinear_region
 
 
 def random(*shape: int, seed: int = 0, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -86,3 +86,12 @@ def test_region_upsampling_equals_a_crop_of_full_bilinear_upsampling(low, full, 
 def test_region_outside_the_full_size_is_rejected():
     with pytest.raises(ValueError, match="is not inside the full size"):
         upsample_bilinear_region(random(1, 1, 4, 4), (8, 8), 4, 0, 5, 8)
+
+
+def test_point_sampling_equals_region_sampling_bit_for_bit():
+    image = random(1, 7, 30, 40)
+    region = upsample_bilinear_region(image, (97, 131), 10, 20, 50, 60)
+    generator = torch.Generator().manual_seed(3)
+    rows, cols = torch.randint(0, 50, (500,), generator=generator), torch.randint(0, 60, (500,), generator=generator)
+    points = sample_bilinear_points(image, (97, 131), rows + 10, cols + 20)
+    assert torch.equal(points, region[..., rows, cols])
