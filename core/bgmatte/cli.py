@@ -11,6 +11,7 @@ from bgmatte.errors import BgmatteError, InputErrors
 SUBCOMMANDS = {
     "matte": "bgmatte.matte_command",
     "eval": "bgmatte.eval.command",
+    "benchmark": "bgmatte.eval.benchmark_command",
     "bench": "bgmatte.bench.command",
     "data": "bgmatte.data.command",
     "train": "bgmatte.train.command",
