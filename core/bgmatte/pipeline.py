@@ -89,6 +89,37 @@ def grey_cue(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return motion_grey(to_network_input(frame, size))
 
 
+def network_inputs(inputs: FrameInputs, working_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The generator's inputs of one frame, prepared as `matte_arrays` prepares them (stage-2 training uses it).
+
+    Args:
+        inputs: the frame's full-resolution working-linear inputs.
+        working_size: the model's working size (longest side, pixels).
+
+    Returns:
+        image (h, w, 3) and gain-matched plate (h, w, 3) in the network encoding, soft segmentation
+        (h, w) in [0, 1], motion cues (h, w, 4) encoded grey; all float32 at working resolution.
+    """
+    height, width = inputs.frame.shape[:2]
+    plate, _ = match_gain(inputs.frame, inputs.plate, valid=inputs.plate_valid)
+    size = working_shape(height, width, working_size)
+    image_enc = to_network_input(inputs.frame, size)
+    plate_enc = to_network_input(plate, size)
+    if not inputs.use_seg:
+        seg = np.zeros(size, np.float32)
+    elif inputs.seg is not None:
+        seg = process_mask(resize_area(inputs.seg, size))
+    else:
+        seg = soft_segmentation(image_enc, plate_enc)
+    small = {name: resize_area(m, size) for name, m in (("garbage", inputs.garbage), ("core", inputs.core))
+             if m is not None}
+    seg = combine_mattes(seg, garbage=small.get("garbage"), core=small.get("core"))
+    grey = motion_grey(image_enc)
+    cues = [grey] * 4 if inputs.neighbours is None else [
+        n if n.ndim == 2 else grey_cue(n, size) for n in inputs.neighbours]
+    return image_enc, plate_enc, seg, stack_motion_cues(cues)
+
+
 @torch.no_grad()
 def run_generator(model: torch.nn.Module, image: np.ndarray, plate: np.ndarray, seg: np.ndarray,
                   motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,31 +1,38 @@
 """Generate a training data bank: procedural elements and plates from a seed, plus wheel photos.
 
     bgmatte data --out banks/procedural --seed 1 [--elements 600] [--plates 200] [--no-photos]
+    bgmatte data --validation --out val [--seed 1000] [--size 384] [--stills 12] [--sequences 3]
 
 The same seed and counts give the same files (element i and plate i depend only on the seed and
 i). Elements are premultiplied RGBA EXRs, plates RGB EXRs, all scene-linear ACEScg, listed with
 their licence and provenance in DIR/index.json (format: bgmatte/data/README.md). Photo plates are
 the images inside the scikit-image and scikit-learn wheels (installed packages; nothing is
-downloaded). Progress goes to stderr: a bar on a terminal, else a line every 5 %.
+downloaded). With --validation it writes instead a held-out validation set of shots (frames,
+clean plate, true alpha; tune/ and test/ splits) whose elements and plates no bank holds, for
+`bgmatte benchmark` (format: bgmatte/data/validation.py). Progress goes to stderr: a bar on a
+terminal, else a line every 5 %.
 """
 from __future__ import annotations
 
 import argparse
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm import tqdm
 
 from bgmatte.data.generate import ELEMENT_SIZE, PLATE_SIZE, generate_bank
 from bgmatte.data.plates import PHOTO_SOURCES, photo_path
+from bgmatte.data.validation import VALIDATION_SEED, ValidationRecipe, generate_validation
 from bgmatte.errors import InputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `bgmatte data`."""
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="bank folder to write")
-    parser.add_argument("--seed", type=int, default=1, help="bank seed (default 1)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help=f"bank seed (default 1; {VALIDATION_SEED} with --validation)")
     parser.add_argument("--elements", type=int, default=600, help="procedural elements (default 600)")
     parser.add_argument("--plates", type=int, default=200, help="procedural plates (default 200)")
     parser.add_argument("--element-size", type=int, default=ELEMENT_SIZE,
@@ -33,10 +40,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plate-size", type=int, default=PLATE_SIZE,
                         help=f"procedural plate side in pixels (default {PLATE_SIZE})")
     parser.add_argument("--no-photos", action="store_true", help="leave out the wheel photos")
+    group = parser.add_argument_group("validation set (--validation)")
+    group.add_argument("--validation", action="store_true",
+                       help="write a held-out validation set of shots instead of a training bank")
+    group.add_argument("--size", type=int, default=ValidationRecipe.size,
+                       help=f"frame side in pixels, 64-512 (default {ValidationRecipe.size})")
+    group.add_argument("--stills", type=int, default=ValidationRecipe.stills,
+                       help=f"one-frame shots (default {ValidationRecipe.stills}, "
+                            f"{ValidationRecipe.tune_stills} for tuning)")
+    group.add_argument("--sequences", type=int, default=ValidationRecipe.sequences,
+                       help=f"{ValidationRecipe.sequence_frames}-frame moving shots "
+                            f"(default {ValidationRecipe.sequences}, "
+                            f"{ValidationRecipe.tune_sequences} for tuning)")
+
+
+def _progress_printer(bar: tqdm, total: int) -> Callable[[int, int, str], None]:
+    """A progress callback that moves the bar, or prints a line every 5 % when there is no terminal."""
+    step = max(1, total // 20)
+
+    def progress(done: int, _total: int, name: str) -> None:
+        bar.update(1)
+        if bar.disable and (done % step == 0 or done == _total):
+            print(f"bgmatte data: {done}/{_total} {name}", file=sys.stderr, flush=True)
+
+    return progress
+
+
+def run_validation(args: argparse.Namespace) -> int:
+    """Write the held-out validation set."""
+    seed = VALIDATION_SEED if args.seed is None else args.seed
+    stills, sequences = args.stills, args.sequences
+    recipe = ValidationRecipe(seed=seed, size=args.size, stills=stills, sequences=sequences,
+                              tune_stills=min(ValidationRecipe.tune_stills, stills // 3),
+                              tune_sequences=min(ValidationRecipe.tune_sequences, sequences // 2))
+    if args.out.exists() and not args.out.is_dir():
+        raise InputError(args.out, "exists and is not a folder")
+    command = shlex.join(["bgmatte", "data", "--validation", "--out", str(args.out), "--seed", str(seed),
+                          "--size", str(args.size), "--stills", str(stills), "--sequences", str(sequences)])
+    with tqdm(total=stills + sequences, unit="shot", file=sys.stderr, mininterval=1.0, disable=None) as bar:
+        index = generate_validation(args.out, recipe, progress=_progress_printer(bar, stills + sequences),
+                                    command=command)
+    print(f"wrote {index}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check the options, then write the bank with progress."""
+    """Check the options, then write the bank (or the validation set) with progress."""
+    if args.validation:
+        return run_validation(args)
+    args.seed = 1 if args.seed is None else args.seed
     for name in ("elements", "plates"):
         if getattr(args, name) < 0:
             raise InputError(f"--{name}", "must be 0 or more")
@@ -54,15 +106,8 @@ def run(args: argparse.Namespace) -> int:
                          + ["--no-photos"] * args.no_photos)
     total = args.elements + args.plates + (0 if args.no_photos else len(PHOTO_SOURCES))
     with tqdm(total=total, unit="file", file=sys.stderr, mininterval=1.0, disable=None) as bar:
-        step = max(1, total // 20)
-
-        def progress(done: int, _total: int, name: str) -> None:
-            bar.update(1)
-            if bar.disable and (done % step == 0 or done == _total):
-                print(f"bgmatte data: {done}/{_total} {name}", file=sys.stderr, flush=True)
-
         index = generate_bank(args.out, args.seed, args.elements, args.plates, photos=not args.no_photos,
                               element_size=args.element_size, plate_size=args.plate_size,
-                              progress=progress, command=command)
+                              progress=_progress_printer(bar, total), command=command)
     print(f"wrote {index}")
     return 0

@@ -1,0 +1,55 @@
+"""`bgmatte benchmark`: bgmatte and its peers on a held-out set, and the shipped model's pinned quality."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from bgmatte.api import Matter
+from bgmatte.data.validation import ValidationRecipe, generate_validation
+from bgmatte.eval import metrics
+from bgmatte.eval.benchmark import METHODS, load_shots
+from bgmatte.eval.benchmark_command import run
+
+# The shipped weights (bgmatte/weights/default.pt) on PINNED_RECIPE's three stills, measured with
+# Matter("default", device="cpu"). RE-MEASURE AND UPDATE these numbers whenever the weights change
+# (print them with the loop in test_shipped_model_keeps_its_measured_validation_quality).
+PINNED = {"sad": 5.298, "mse": 34.92}
+PINNED_MARGIN = {"relative": 1.15, "absolute": {"sad": 0.1, "mse": 1.0}}
+PINNED_RECIPE = ValidationRecipe(seed=1000, size=256, stills=3, sequences=0, tune_stills=0)
+
+
+def test_benchmark_prints_one_row_per_method_tuned_on_the_tune_split(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "val"
+    generate_validation(folder, ValidationRecipe(seed=1001, size=64, stills=2, sequences=0, tune_stills=1))
+    args = argparse.Namespace(folder=folder, model="tiny", methods=",".join(METHODS), json=tmp_path / "r.json")
+    assert run(args) == 0
+    table = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in table.splitlines()[2:2 + len(METHODS)]}
+    assert sorted(rows) == sorted(METHODS)
+    assert "bgmatte / best peer, sad whole:" in table and "bgmatte / best peer, grad unknown:" in table
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["test_shots"] == ["still_001_fur"] and result["tune_shots"] == ["still_000_hair"]
+    for method in METHODS:
+        scores = result["methods"][method]
+        assert scores["frames"] == 1 and scores["seconds_per_frame"] > 0
+        assert all(np.isfinite(v) for v in scores["mean"]["whole"].values())
+    assert len(result["methods"]["blender_difference_key"]["params"]) == 2
+    best = min(result["methods"][m]["mean"]["whole"]["sad"] for m in METHODS[1:])
+    assert np.isclose(result["ratios"]["sad_whole"], result["methods"]["bgmatte"]["mean"]["whole"]["sad"] / best)
+
+
+def test_shipped_model_keeps_its_measured_validation_quality(tmp_path: Path) -> None:
+    generate_validation(tmp_path, PINNED_RECIPE)
+    matter = Matter("default", device="cpu")
+    sads, mses = [], []
+    for shot in load_shots(tmp_path, "test"):
+        alpha = matter.matte_frame(shot.frames[0], shot.plate).alpha
+        sads.append(metrics.sad(alpha, shot.alphas[0]))
+        mses.append(metrics.mse(alpha, shot.alphas[0]))
+    measured = {"sad": float(np.mean(sads)), "mse": float(np.mean(mses))}
+    for name, pinned in PINNED.items():
+        limit = pinned * PINNED_MARGIN["relative"] + PINNED_MARGIN["absolute"][name]
+        assert measured[name] <= limit, f"{name} {measured[name]:.3f} above {limit:.3f} (pinned {pinned})"
