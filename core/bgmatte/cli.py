@@ -30,7 +30,9 @@ def report_error(error: BgmatteError) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with one sub-parser per available subcommand."""
-    parser = argparse.ArgumentParser(prog="bgmatte", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="bgmatte", description="Background matting for VFX: premultiplied RGBA EXR mattes from a frame "
+                                    "sequence and its clean plate. Run `bgmatte COMMAND --help` for each command.")
     from bgmatte import __version__
 
     parser.add_argument("--version", action="version", version=f"bgmatte {__version__}")
