@@ -53,3 +53,14 @@ def test_shipped_model_keeps_its_measured_validation_quality(tmp_path: Path) -> 
     for name, pinned in PINNED.items():
         limit = pinned * PINNED_MARGIN["relative"] + PINNED_MARGIN["absolute"][name]
         assert measured[name] <= limit, f"{name} {measured[name]:.3f} above {limit:.3f} (pinned {pinned})"
+
+
+def test_benchmark_refuses_a_folder_that_is_not_a_validation_set(tmp_path: Path, capsys) -> None:
+    from bgmatte.cli import main
+
+    assert main(["benchmark", str(tmp_path), "--methods", "difference_key"]) == 2
+    assert capsys.readouterr().err.strip() == (f"bgmatte: error: {tmp_path}: no index.json: not a validation set "
+                                               "(make one with bgmatte data --validation)")
+    generate_validation(tmp_path, ValidationRecipe(size=64, stills=1, sequences=0))
+    assert main(["benchmark", str(tmp_path), "--methods", "difference_key,magic"]) == 2
+    assert "bgmatte: error: --methods: unknown method(s) magic" in capsys.readouterr().err
