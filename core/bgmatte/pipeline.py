@@ -89,19 +89,37 @@ def grey_cue(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return motion_grey(to_network_input(frame, size))
 
 
-def network_inputs(inputs: FrameInputs, working_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The generator's inputs of one frame, prepared as `matte_arrays` prepares them (stage-2 training uses it).
+@dataclass
+class NetworkInputs:
+    """The generator's inputs of one frame at working resolution, and the gain-matched plate.
+
+    Attributes:
+        image, plate: (h, w, 3) frame and gain-matched plate in the network encoding.
+        seg: (h, w) soft segmentation in [0, 1] (garbage/core mattes applied).
+        motion: (h, w, 4) encoded grey cues t-2k, t-k, t+k, t+2k.
+        matched_plate: (H, W, 3) full-resolution working-linear plate after the gain match.
+        gain: (3,) the exposure gain applied to the plate.
+    """
+
+    image: np.ndarray
+    plate: np.ndarray
+    seg: np.ndarray
+    motion: np.ndarray
+    matched_plate: np.ndarray
+    gain: np.ndarray
+
+
+def network_inputs(inputs: FrameInputs, working_size: int) -> NetworkInputs:
+    """Prepare one frame for the generator: gain match, downsample, encode, priors, motion cues.
+
+    Inference (`matte_arrays`) and stage-2 training both use it, so they see the same inputs.
 
     Args:
         inputs: the frame's full-resolution working-linear inputs.
         working_size: the model's working size (longest side, pixels).
-
-    Returns:
-        image (h, w, 3) and gain-matched plate (h, w, 3) in the network encoding, soft segmentation
-        (h, w) in [0, 1], motion cues (h, w, 4) encoded grey; all float32 at working resolution.
     """
     height, width = inputs.frame.shape[:2]
-    plate, _ = match_gain(inputs.frame, inputs.plate, valid=inputs.plate_valid)
+    plate, gain = match_gain(inputs.frame, inputs.plate, valid=inputs.plate_valid)
     size = working_shape(height, width, working_size)
     image_enc = to_network_input(inputs.frame, size)
     plate_enc = to_network_input(plate, size)
@@ -117,7 +135,8 @@ def network_inputs(inputs: FrameInputs, working_size: int) -> tuple[np.ndarray, 
     grey = motion_grey(image_enc)
     cues = [grey] * 4 if inputs.neighbours is None else [
         n if n.ndim == 2 else grey_cue(n, size) for n in inputs.neighbours]
-    return image_enc, plate_enc, seg, stack_motion_cues(cues)
+    return NetworkInputs(image=image_enc, plate=plate_enc, seg=seg, motion=stack_motion_cues(cues),
+                         matched_plate=plate, gain=gain)
 
 
 @torch.no_grad()
@@ -152,29 +171,12 @@ def matte_arrays(model: torch.nn.Module, inputs: FrameInputs, layers: tuple[str,
     t0 = time.perf_counter()
     frame = inputs.frame
     height, width = frame.shape[:2]
-    plate, gain = match_gain(frame, inputs.plate, valid=inputs.plate_valid)
-    size = working_shape(height, width, model.config.working_size)
-    image_enc = to_network_input(frame, size)
-    plate_enc = to_network_input(plate, size)
-    if not inputs.use_seg:
-        seg = np.zeros(size, np.float32)
-    elif inputs.seg is not None:
-        seg = process_mask(resize_area(inputs.seg, size))
-    else:
-        seg = soft_segmentation(image_enc, plate_enc)
-    small = {name: resize_area(m, size) for name, m in (("garbage", inputs.garbage), ("core", inputs.core))
-             if m is not None}
-    seg = combine_mattes(seg, garbage=small.get("garbage"), core=small.get("core"))
-    grey = motion_grey(image_enc)
-    if inputs.neighbours is None:
-        cues = [grey] * 4
-    else:
-        cues = [n if n.ndim == 2 else grey_cue(n, size) for n in inputs.neighbours]
-    motion = stack_motion_cues(cues)
+    prepared = network_inputs(inputs, model.config.working_size)
+    plate = prepared.matched_plate
     timings["priors"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    alpha_low, fg_enc = run_generator(model, image_enc, plate_enc, seg, motion)
+    alpha_low, fg_enc = run_generator(model, prepared.image, prepared.plate, prepared.seg, prepared.motion)
     fg_low = decode_from_network(fg_enc)
     timings["network"] = time.perf_counter() - t0
 
@@ -195,4 +197,4 @@ def matte_arrays(model: torch.nn.Module, inputs: FrameInputs, layers: tuple[str,
     if "shadow" in layers:
         extra["shadow"] = shadow_layer(frame, plate, alpha, noise)
     timings["output"] = time.perf_counter() - t0
-    return MatteResult(alpha=alpha, premult=premult, layers=extra, gain=gain, noise_floor=noise, timings=timings)
+    return MatteResult(alpha=alpha, premult=premult, layers=extra, gain=prepared.gain, noise_floor=noise, timings=timings)

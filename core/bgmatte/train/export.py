@@ -34,7 +34,7 @@ def export_weights(run_dir: Path, path: Path) -> Path:
         "data": [{"bank": folder, "recipe": bank.recipe, "elements": len(bank.elements), "plates": len(bank.plates),
                   "licences": list(bank.licences)} for folder, bank in zip(settings["data"], banks)],
         "licence": f"{CODE_LICENCE} (weights); training data licences listed under data",
-        "commit": _git_commit(),
+        "commit": git_commit(),
         "training": {"steps": int(state["step"]), "samples": int(state["data_position"]),
                      "seconds": round(float(state["seconds"]), 1), "validation": _last_validation(run_dir)},
     }
@@ -42,7 +42,7 @@ def export_weights(run_dir: Path, path: Path) -> Path:
     return save_weights(path, model_from_checkpoint(state), provenance)
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
     try:
         result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False)
     except OSError:

@@ -32,7 +32,7 @@ from bgmatte.pipeline import network_inputs
 from bgmatte.plan import RunPlan
 from bgmatte.settings import MatteSettings
 from bgmatte.train.discriminator import MultiscaleDiscriminator, lsgan_loss
-from bgmatte.train.losses import MAX_ENCODED, _composition_l1
+from bgmatte.train.losses import MAX_ENCODED, composition_l1
 from bgmatte.train.stage1 import GRADIENT_CLIP
 
 log = logging.getLogger(__name__)
@@ -126,11 +126,11 @@ def load_shot(plan: RunPlan, settings: MatteSettings, working_size: int) -> Shot
     source = FrameSource(plan, settings, working_size)
     arrays = [network_inputs(source.inputs(frame), working_size) for frame in plan.frames]
 
-    def stack(index: int) -> Tensor:
-        items = [a[index][..., None] if a[index].ndim == 2 else a[index] for a in arrays]
+    def stack(name: str) -> Tensor:
+        items = [getattr(a, name)[..., None] if getattr(a, name).ndim == 2 else getattr(a, name) for a in arrays]
         return torch.from_numpy(np.ascontiguousarray(np.stack(items).transpose(0, 3, 1, 2)))
 
-    return ShotTensors(list(plan.frames), stack(0), stack(1), stack(2), stack(3))
+    return ShotTensors(list(plan.frames), stack("image"), stack("plate"), stack("seg"), stack("motion"))
 
 
 def stage2_losses(alpha: Tensor, fg: Tensor, teacher_alpha: Tensor, teacher_fg: Tensor, image: Tensor, plate: Tensor,
@@ -154,7 +154,7 @@ def stage2_losses(alpha: Tensor, fg: Tensor, teacher_alpha: Tensor, teacher_fg: 
     terms = {
         "pseudo_alpha": _weighted_l1(alpha, teacher_alpha, confidence),
         "pseudo_fg": _weighted_l1(fg, teacher_fg, fg_weight),
-        "composition": _composition_l1(alpha, fg, plate, image),
+        "composition": composition_l1(alpha, fg, plate, image),
         "adversarial": lsgan_loss(fake_scores, real=True),
     }
     terms["total"] = sum(getattr(weights, name) * value for name, value in terms.items())
@@ -175,7 +175,7 @@ def recomposition_error(model: Generator, shot: ShotTensors) -> float:
     for index in range(len(shot.frames)):
         image, plate, seg, motion = (t.to(device) for t in shot.inputs(slice(index, index + 1)))
         alpha, fg = model(image, plate, seg, motion)
-        total += float(_composition_l1(alpha, fg, plate, image))
+        total += float(composition_l1(alpha, fg, plate, image))
     return total / max(len(shot.frames), 1)
 
 

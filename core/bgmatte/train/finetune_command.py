@@ -27,7 +27,7 @@ from bgmatte.io import check_writable
 from bgmatte.model import create_model, save_weights
 from bgmatte.plan import RunPlan, plan_run
 from bgmatte.settings import MatteSettings
-from bgmatte.train.export import CODE_LICENCE, _git_commit
+from bgmatte.train.export import CODE_LICENCE, git_commit
 from bgmatte.train.finetune import FinetuneResult, FinetuneSettings, finetune, load_shot, sample_frames
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def _provenance(args: argparse.Namespace, base: dict, plan: RunPlan, settings: F
         "base_model": {"name": args.model, "provenance": base},
         "settings": asdict(settings),
         "licence": f"{CODE_LICENCE} (code); the weights derive from the base model (see base_model) and the shot",
-        "commit": _git_commit(),
+        "commit": git_commit(),
         "training": {"steps": result.steps, "seconds": result.seconds, "last_losses": result.last_losses,
                      "composition_before": result.composition_before, "composition_after": result.composition_after},
     }

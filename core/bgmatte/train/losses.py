@@ -48,7 +48,7 @@ def stage1_losses(alpha: Tensor, fg: Tensor, batch: dict[str, Tensor], weights: 
     terms = {
         "alpha": (alpha - true_alpha).abs().mean(),
         "alpha_gradient": _gradient_l1(alpha, true_alpha),
-        "composition": _composition_l1(alpha, fg, batch["background"], batch["image_clean"]),
+        "composition": composition_l1(alpha, fg, batch["background"], batch["image_clean"]),
         "foreground": _masked_l1(fg, batch["fg"], (true_alpha > FG_ALPHA_THRESHOLD).to(fg.dtype)),
     }
     terms["total"] = (weights.alpha * terms["alpha"] + weights.alpha_gradient * terms["alpha_gradient"]
@@ -63,7 +63,7 @@ def _gradient_l1(predicted: Tensor, target: Tensor) -> Tensor:
     return dx.abs().mean() + dy.abs().mean()
 
 
-def _composition_l1(alpha: Tensor, fg: Tensor, background: Tensor, image: Tensor) -> Tensor:
+def composition_l1(alpha: Tensor, fg: Tensor, background: Tensor, image: Tensor) -> Tensor:
     """L1 between the encoded re-composite alpha*F + (1 - alpha)*B (in linear) and the frame."""
     composite = alpha * decode_from_network(fg.clamp(max=MAX_ENCODED)) + (1.0 - alpha) * decode_from_network(background)
     return (encode_for_network(composite) - image).abs().mean()
