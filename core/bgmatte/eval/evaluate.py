@@ -18,7 +18,7 @@ import numpy as np
 
 from bgmatte.errors import FrameError, InputError, InputErrors
 from bgmatte.eval import metrics
-from bgmatte.io import ImageHeader, Window, read_header, read_mask, read_rgb
+from bgmatte.io import ImageHeader, Window, read_header, read_mask, read_rgb, rgb_channels
 from bgmatte.sequence import FramePattern
 
 log = logging.getLogger(__name__)
@@ -75,8 +75,12 @@ def _channel_names(header: ImageHeader) -> set[str]:
 
 
 def has_rgb(header: ImageHeader) -> bool:
-    """The file has R, G and B channels (any layer prefix, any case)."""
-    return {"r", "g", "b"} <= _channel_names(header)
+    """The file has one R, G, B set that `bgmatte.io.read_rgb` would read (any layer prefix, any case)."""
+    try:
+        rgb_channels(header.channels, header.path)
+    except InputError:
+        return False
+    return True
 
 
 def _has_alpha(header: ImageHeader) -> bool:
