@@ -382,7 +382,8 @@ def test_cancel_keeps_only_complete_frames_in_process_and_in_a_python_subprocess
             assert np.isfinite(pixels).all()
 
 
-def test_farm_render_of_a_saved_blend_bakes_the_missing_cache_frames_first(tmp_path, extension_zip, blender_shot):
+def save_blend_with_an_empty_cache(tmp_path: Path, extension_zip: str, shot: Path) -> Path:
+    """An artist's saved .blend: pulled, comped over a background, render path set; then the cache is emptied."""
     blend = tmp_path / "shot.blend"
     run_blender(tmp_path, extension_zip, '''
         install()
@@ -391,10 +392,15 @@ def test_farm_render_of_a_saved_blend_bakes_the_missing_cache_frames_first(tmp_p
         background_over(scene)
         scene.render.filepath = params["render"]
         bpy.ops.wm.save_mainfile()
-    ''', name="artist", blend=str(blend), shot=str(blender_shot), render=str(tmp_path / "render" / "comp.####"))
-    cache = tmp_path / "bgmatte" / "frame"
-    for path in cache.iterdir():
+    ''', name="artist", blend=str(blend), shot=str(shot), render=str(tmp_path / "render" / "comp.####"))
+    for path in (tmp_path / "bgmatte" / "frame").iterdir():
         path.unlink()
+    return blend
+
+
+def test_farm_render_of_a_saved_blend_bakes_the_missing_cache_frames_first(tmp_path, extension_zip, blender_shot):
+    blend = save_blend_with_an_empty_cache(tmp_path, extension_zip, blender_shot)
+    cache = tmp_path / "bgmatte" / "frame"
 
     results, stdout = run_blender(tmp_path, extension_zip, '''
         install()
@@ -416,17 +422,7 @@ def test_farm_render_of_a_saved_blend_bakes_the_missing_cache_frames_first(tmp_p
 def test_farm_render_stops_with_exit_3_on_a_frame_the_core_cannot_matte(tmp_path, extension_zip, blender_shot):
     shot = tmp_path / "shot"
     shutil.copytree(blender_shot, shot)
-    blend = tmp_path / "shot.blend"
-    run_blender(tmp_path, extension_zip, '''
-        install()
-        scene = setup_shot(params["blend"], first=1001, last=1002)
-        bpy.ops.bgmatte.pull_matte()
-        background_over(scene)
-        scene.render.filepath = params["render"]
-        bpy.ops.wm.save_mainfile()
-    ''', name="artist", blend=str(blend), shot=str(shot), render=str(tmp_path / "render" / "comp.####"))
-    for path in (tmp_path / "bgmatte" / "frame").iterdir():
-        path.unlink()
+    blend = save_blend_with_an_empty_cache(tmp_path, extension_zip, shot)
     data = (shot / "frame.1001.exr").read_bytes()
     (shot / "frame.1001.exr").write_bytes(data[: len(data) // 3])
 
