@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import OpenImageIO as oiio
 import pytest
+import torch
 
 from bgmatte.data.synthetic_shot import ShotRecipe, make_shot
 
@@ -63,3 +64,14 @@ def shadow_shot_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("shadow_shot")
     make_shot(out, ShotRecipe(width=96, height=64, count=3, strands=12, shadow=0.5, seed=3))
     return out
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread in this module and in the runs it starts: small frames, shared test machines."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        yield
+    torch.set_num_threads(threads)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import nuke_standin
 from conftest import TEST_MODEL, channel, read_exr
@@ -21,15 +20,7 @@ SHOT = ROOT / "samples" / "shot"
 FRAMES = (1001, 1002)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One torch thread here and in external runs: small frames, shared test machines."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setenv("OMP_NUM_THREADS", "1")
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def start_nuke(monkeypatch, gui: bool = True):

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import TEST_MODEL, channel, read_exr
 
@@ -18,15 +17,7 @@ NUKE_FOLDER = Path(__file__).resolve().parents[1] / "nuke_gizmo"
 SHOT = Path(__file__).resolve().parents[1] / "samples" / "shot"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One torch thread here and in external runs: small frames, shared test machines."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setenv("OMP_NUM_THREADS", "1")
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(autouse=True)
