@@ -9,7 +9,7 @@ import pytest
 
 from bgmatte.color.encoding import decode_from_network
 from bgmatte.data.bank import open_bank
-from bgmatte.data.compose import SUPERSAMPLE, draw_scene, training_sample
+from bgmatte.data.compose import SUPERSAMPLE, _background_change, draw_scene, training_sample
 from bgmatte.data.dataset import SampleDataset, batch_stream, open_banks
 from bgmatte.data.exr import write_exr
 from bgmatte.data.generate import generate_bank
@@ -111,3 +111,13 @@ def test_banks_without_elements_are_refused(tmp_path: Path) -> None:
     generate_bank(tmp_path, seed=1, elements=0, plates=1, photos=False, plate_size=64)
     with pytest.raises(InputError, match="no elements"):
         open_banks([tmp_path])
+
+
+def test_a_background_change_relights_or_moves_only_part_of_the_plate() -> None:
+    rng = np.random.default_rng(3)
+    plate = rng.uniform(0.05, 1.0, (96, 96, 3)).astype(np.float32)
+    for seed in range(8):
+        changed = _background_change(np.random.default_rng(seed), plate)
+        moved = np.abs(changed - plate).max(axis=2) > 1e-4
+        assert changed.shape == plate.shape and changed.dtype == np.float32
+        assert 0.0 < moved.mean() < 0.6, f"seed {seed}: {moved.mean():.2f} of the plate changed"

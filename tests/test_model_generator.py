@@ -33,6 +33,20 @@ def test_outputs_have_the_input_size_alpha_in_unit_range_and_three_channel_fg(ti
     assert torch.isfinite(fg).all()
 
 
+def test_alpha_is_not_capped_by_the_output_bias_when_every_output_weight_is_negative():
+    # With rectified (>= 0) features and all-negative output weights alpha could never exceed the
+    # bias (0.5 here); the head's last stage is unrectified, so negative features lift it above.
+    model = create_model("tiny", device="cpu")
+    last_norm = model.alpha_head.upsample[-1].conv[1]
+    output = model.alpha_head.output
+    with torch.no_grad():
+        last_norm.bias.fill_(-1.0)
+        output.weight.copy_(-output.weight.abs())
+        output.bias.fill_(0.0)
+        alpha, _ = model(*inputs(48, 48, batch=2))
+    assert alpha.min() > 0.5
+
+
 def test_padding_inside_does_not_leak_between_images_of_a_batch(tiny):
     batch = inputs(29, 45, batch=2)
     with torch.no_grad():

@@ -104,6 +104,15 @@ def test_newer_format_version_is_rejected(tmp_path, trained_like):
     assert_input_error(path, f"weights format version {FORMAT_VERSION + 1} is not supported")
 
 
+def test_format_version_1_from_before_the_alpha_head_change_is_rejected_with_the_remedy(tmp_path, trained_like):
+    payload = torch.load(trained_like, weights_only=True)
+    payload["format_version"] = 1
+    path = tmp_path / "old.pt"
+    torch.save(payload, path)
+    assert_input_error(path, "weights format version 1 was made by an older bgmatte whose alpha head differs; "
+                             "make it again (bgmatte finetune, or bgmatte train --export)")
+
+
 def test_state_dict_that_does_not_fit_its_config_is_rejected(tmp_path, trained_like):
     payload = torch.load(trained_like, weights_only=True)
     payload["config"]["base_width"] = 6

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 SUPERSAMPLE = 2
 """Scenes are composed at this multiple of the crop, then area-averaged."""
+BACKGROUND_CHANGE_CHANCE = 0.15
+"""Share of samples whose plate differs locally from the frame's background (see _background_change)."""
 NEIGHBOURS = (-2, -1, 1, 2)
 """Neighbour frames of the motion cue in units of the motion gap k: t-2k, t-k, t+k, t+2k."""
 
@@ -360,7 +362,7 @@ def _sensor_noise(rng: np.random.Generator, linear: np.ndarray, noise: tuple[flo
 
 def _perturbed_plate(rng: np.random.Generator, plate: np.ndarray, image: np.ndarray,
                      noise: tuple[float, float]) -> np.ndarray:
-    """The clean plate as a separate pass gives it: drift, gamma, blur, shift, misalignment, noise.
+    """The clean plate as a separate pass gives it: drift, local changes, gamma, blur, shift, misalignment, noise.
 
     A large exposure drift (auto exposure) is then gain-matched to the frame with ``match_gain``
     as inference does; what remains, as for a small drift, is the few-percent residual the network
@@ -370,6 +372,8 @@ def _perturbed_plate(rng: np.random.Generator, plate: np.ndarray, image: np.ndar
     large_drift = rng.uniform() < 0.3
     drift = rng.normal(0.0, 0.2 if large_drift else 0.03)
     plate = plate * np.exp(drift + rng.normal(0.0, 0.01, 3)).astype(np.float32)
+    if rng.uniform() < BACKGROUND_CHANGE_CHANCE:
+        plate = _background_change(rng, plate)
     if rng.uniform() < 0.3:
         plate = np.maximum(plate, 0.0) ** rng.uniform(0.9, 1.1)
     if rng.uniform() < 0.4:
@@ -384,6 +388,24 @@ def _perturbed_plate(rng: np.random.Generator, plate: np.ndarray, image: np.ndar
     if large_drift:
         plate, _ = match_gain(image, plate)
     return plate.astype(np.float32)
+
+
+def _background_change(rng: np.random.Generator, plate: np.ndarray) -> np.ndarray:
+    """A real plate's local differences from the take's background: a light change or moved content.
+
+    Soft blobs of the plate are relit (clouds, practicals, bounce) or replaced by a shifted copy
+    (leaves, a door, a passer-by in the plate pass), while the alpha stays 0 there: not every
+    difference from the plate is the subject.
+    """
+    size = plate.shape[0]
+    noise = fractal_noise(rng, plate.shape[:2], octaves=3, base=int(rng.integers(2, 5)))
+    blobs = smoothstep((noise - rng.uniform(0.65, 0.85)) * rng.uniform(5.0, 30.0))[..., None]
+    if rng.uniform() < 0.5:
+        return (plate * (1.0 + blobs * (np.exp(rng.normal(0.0, 0.3)) - 1.0))).astype(np.float32)
+    offset = rng.uniform(0.03, 0.15, 2) * size * rng.choice((-1.0, 1.0), 2)
+    moved = cv2.warpAffine(plate, np.float32([[1, 0, offset[0]], [0, 1, offset[1]]]), (size, size),
+                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return (plate + blobs * (moved - plate)).astype(np.float32)
 
 
 def _segmentation_prior(rng: np.random.Generator, alpha: np.ndarray, image_enc: np.ndarray,

@@ -150,24 +150,43 @@ def _pull_test(method: str, test: list[ShotFrames], params: object,
 
 
 def _score(test: list[ShotFrames], alphas: list[list[np.ndarray]]) -> dict:
-    """Mean image metrics (whole, unknown) over the test frames and mean temporal metrics over sequences."""
-    per_frame = []
+    """Mean image metrics (whole, unknown) over the test frames, per shot, and temporal metrics over sequences."""
+    per_frame, per_shot = [], {}
     dtssd, messddt = [], []
     for s, predicted in zip(test, alphas):
-        for pred, true in zip(predicted, s.alphas):
-            per_frame.append(metrics.image_scores(pred, true, {"whole": None, "unknown": metrics.trimap_unknown(true)}))
+        shot_frames = [metrics.image_scores(pred, true, {"whole": None, "unknown": metrics.trimap_unknown(true)})
+                       for pred, true in zip(predicted, s.alphas)]
+        per_shot[s.shot.name] = _mean_scores(shot_frames)
+        per_frame += shot_frames
         if len(predicted) > 1:
             dtssd.append(metrics.dtssd(predicted, s.alphas))
             messddt.append(metrics.messddt(predicted, s.alphas))
-    mean = {region: {name: float(np.mean([f[region][name] for f in per_frame]))
-                     for name in ("sad", "mse", "grad", "conn")}
-            for region in ("whole", "unknown")}
     temporal = {"dtssd": float(np.mean(dtssd)), "messddt": float(np.mean(messddt))} if dtssd else None
-    return {"mean": mean, "temporal": temporal, "frames": len(per_frame)}
+    return {"mean": _mean_scores(per_frame), "per_shot": per_shot, "temporal": temporal, "frames": len(per_frame)}
+
+
+def _mean_scores(frames: list[dict]) -> dict:
+    """{region: {metric: mean}} over per-frame `metrics.image_scores` results."""
+    return {region: {name: float(np.mean([f[region][name] for f in frames])) for name in ("sad", "mse", "grad", "conn")}
+            for region in ("whole", "unknown")}
+
+
+def _write_sheet(path: Path, test: list[ShotFrames], model: str) -> None:
+    """bgmatte on the middle frame of every test shot: frame | matte | comp over a checkerboard, one row each."""
+    from bgmatte.api import Matter
+    from bgmatte.eval.contact_sheet import write_contact_sheet
+
+    matter = Matter(model=model, device="cpu")
+    rows = []
+    for s in test:
+        i = len(s.frames) // 2
+        result = matter.matte_frame(s.frames[i], s.plate, neighbours=_neighbours(s.frames, i))
+        rows.append((s.frames[i], result.alpha, result.premult))
+    write_contact_sheet(path, rows)
 
 
 def run_benchmark(folder: Path, model: str = "default", methods: tuple[str, ...] = METHODS,
-                  progress: Callable[[str], None] | None = None) -> dict:
+                  progress: Callable[[str], None] | None = None, sheet: Path | None = None) -> dict:
     """Tune the peers on tune/, then score every method on test/ of a validation set.
 
     Args:
@@ -175,9 +194,10 @@ def run_benchmark(folder: Path, model: str = "default", methods: tuple[str, ...]
         model: bgmatte weights (registry name or path).
         methods: Which of METHODS to run.
         progress: Called with a short line as each stage starts.
+        sheet: Where to write a contact sheet PNG of bgmatte on each test shot (None: none).
 
     Returns:
-        JSON-ready dict: ``methods`` -> {mean, temporal, frames, seconds_per_frame, params},
+        JSON-ready dict: ``methods`` -> {mean, per_shot, temporal, frames, seconds_per_frame, params},
         ``ratios`` -> bgmatte's SAD and Grad over the best peer's per region, and the set's summary.
 
     Raises:
@@ -206,6 +226,9 @@ def run_benchmark(folder: Path, model: str = "default", methods: tuple[str, ...]
             for name in ("sad", "grad"):
                 best = min(results[m]["mean"][region][name] for m in ran_peers)
                 ratios[f"{name}_{region}"] = results["bgmatte"]["mean"][region][name] / max(best, 1e-12)
+    if sheet is not None:
+        say(f"writing the contact sheet {sheet}")
+        _write_sheet(sheet, test, model)
     return {"set": str(folder), "model": model, "test_shots": [s.shot.name for s in test],
             "tune_shots": [s.shot.name for s in tune], "methods": results, "ratios": ratios,
             "units": {"sad": "/1000", "mse": "x1000", "grad": "/1000", "conn": "/1000",
@@ -223,6 +246,7 @@ def format_table(result: dict) -> str:
         lines.append(f"{method:<24}{w['sad']:>8.3f}{w['mse']:>8.3f}{w['grad']:>8.3f}{w['conn']:>8.3f} |"
                      f"{u['sad']:>8.3f}{u['mse']:>8.3f}{u['grad']:>8.3f}{u['conn']:>8.3f} |{temporal} |"
                      f"{r['seconds_per_frame']:>9.3f}  {r['params'] if r['params'] is not None else ''}")
+    lines += _per_shot_lines(result)
     missing = [m for m in METHODS if m not in result["methods"]]
     if missing:
         lines.append(f"not run: {', '.join(missing)}")
@@ -230,3 +254,15 @@ def format_table(result: dict) -> str:
         lines.append(f"bgmatte / best peer, {key.replace('_', ' ')}: {value:.3f}")
     lines.append("units: SAD, Grad, Conn /1000; MSE x1000; dtSSD x100; MESSDdt x1000; -u = unknown band")
     return "\n".join(lines)
+
+
+def _per_shot_lines(result: dict) -> list[str]:
+    """Whole-image SAD / Grad of every method on every test shot (where each method wins or fails)."""
+    methods = list(result["methods"])
+    head = f"{'shot (SAD / Grad, whole)':<26}" + "".join(f"{m[:18]:>19}" for m in methods)
+    lines = ["", head, "-" * len(head)]
+    for shot in result["test_shots"]:
+        cells = [result["methods"][m]["per_shot"][shot]["whole"] for m in methods]
+        lines.append(f"{shot:<26}" + "".join(f"{c['sad']:>10.2f} /{c['grad']:>7.2f}" for c in cells))
+    lines.append("")
+    return lines

@@ -1,13 +1,14 @@
 """Measure matte quality against the classic peers on a held-out validation set, in one table.
 
     bgmatte data --validation --out val            # make the set once (tune/ and test/ splits)
-    bgmatte benchmark val [--model default] [--methods bgmatte,closed_form] [--json result.json]
+    bgmatte benchmark val [--model default] [--methods bgmatte,closed_form] [--json result.json] [--sheet val.png]
 
 Runs bgmatte, the plain difference key, closed-form matting (pymatting, trimap from the plate
 difference) and Blender's Difference Key node (through bpy). The peers' thresholds are
 grid-searched on tune/; every method is scored on test/: SAD, MSE, Grad, Conn over the whole image
 and the unknown band, dtSSD and MESSDdt over the sequences, seconds per frame, and bgmatte's SAD
-and Grad as a ratio of the best peer's. Progress lines go to stderr, the table to stdout.
+and Grad as a ratio of the best peer's, then every method's scores per test shot. Progress lines go
+to stderr, the table to stdout; ``--sheet`` writes bgmatte's matte of each test shot as a contact sheet.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 
 from bgmatte.eval.benchmark import METHODS, format_table, run_benchmark
+from bgmatte.eval.contact_sheet import sheet_path_problem
 from bgmatte.io.atomic import atomic_output
 
 
@@ -27,13 +29,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", default=",".join(METHODS),
                         help=f"comma-separated methods to run (default: all of {','.join(METHODS)})")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the full result as JSON")
+    parser.add_argument("--sheet", type=Path, metavar="PNG",
+                        help="write a contact sheet of bgmatte on each test shot: frame | matte | comp")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark, print the table, write the JSON when asked."""
+    problem = args.sheet and sheet_path_problem(args.sheet)
+    if problem:
+        raise problem
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     result = run_benchmark(args.folder, model=args.model, methods=methods,
-                           progress=lambda line: print(f"bgmatte benchmark: {line}", file=sys.stderr, flush=True))
+                           progress=lambda line: print(f"bgmatte benchmark: {line}", file=sys.stderr, flush=True),
+                           sheet=args.sheet)
     print(format_table(result))
     if args.json:
         with atomic_output(args.json) as temp:

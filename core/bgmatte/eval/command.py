@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bgmatte.errors import InputError, InputErrors
-from bgmatte.eval.contact_sheet import write_contact_sheet
+from bgmatte.eval.contact_sheet import sheet_path_problem, write_contact_sheet
 from bgmatte.eval.evaluate import EvalPlan, evaluate_plan, has_rgb, plan_evaluation, read_alpha, read_premult
 from bgmatte.io import atomic_output, check_writable, read_header, read_rgb
 from bgmatte.sequence import FramePattern, parse_frame_spec
@@ -65,8 +65,9 @@ def _check_sheet(args: argparse.Namespace, plan: EvalPlan) -> list[InputError]:
     if args.frame is None:
         return [InputError("--sheet", "needs --frame PATTERN, the source frames to show")]
     errors: list[InputError] = []
-    if Path(args.sheet).suffix.lower() != ".png":
-        errors.append(InputError(args.sheet, "the contact sheet must be a .png file"))
+    problem = sheet_path_problem(args.sheet)
+    if problem:
+        errors.append(problem)
     source = FramePattern(args.frame)
     for frame in sheet_frames(plan.frames):
         path = source.path(frame)

@@ -37,6 +37,13 @@ def srgb_oetf(linear: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1.0 / 2.4) - 0.055).astype(np.float32)
 
 
+def sheet_path_problem(path: str | Path) -> InputError | None:
+    """The error for a contact sheet path this module cannot write (only .png), else None."""
+    if Path(path).suffix.lower() != ".png":
+        return InputError(path, "the contact sheet must be a .png file")
+    return None
+
+
 @lru_cache(maxsize=4)
 def _display_processor(display: str, view: str) -> ocio.CPUProcessor | None:
     """CPU processor from the bundled config's scene_linear to (display, view); None if it lacks them."""

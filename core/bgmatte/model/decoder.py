@@ -4,7 +4,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from bgmatte.model.layers import conv_norm_relu, make_norm
+from bgmatte.model.layers import conv_norm, conv_norm_relu, make_norm
 
 
 class ResidualBlock(nn.Module):
@@ -36,12 +36,12 @@ class ResidualDecoder(nn.Module):
 
 
 class UpsamplingBlock(nn.Module):
-    """Bilinear 2x upsampling, then 3x3 conv, norm, ReLU (the paper's decoder stage)."""
+    """Bilinear 2x upsampling, then 3x3 conv, norm, and ReLU unless ``rectify`` is False (the paper's stage)."""
 
-    def __init__(self, in_width: int, out_width: int, norm: str) -> None:
+    def __init__(self, in_width: int, out_width: int, norm: str, rectify: bool = True) -> None:
         super().__init__()
-        self.conv = conv_norm_relu(in_width, out_width, 3, norm)
+        self.conv = (conv_norm_relu if rectify else conv_norm)(in_width, out_width, 3, norm)
 
     def forward(self, x: Tensor) -> Tensor:
-        """(B, C_in, h, w) -> (B, C_out, 2h, 2w), >= 0."""
+        """(B, C_in, h, w) -> (B, C_out, 2h, 2w); >= 0 when rectified."""
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False))

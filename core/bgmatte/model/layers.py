@@ -13,12 +13,17 @@ def make_norm(norm: str, width: int) -> nn.Module:
     raise ValueError(f"unknown norm {norm!r}")
 
 
-def conv_norm_relu(in_width: int, out_width: int, kernel: int, norm: str, stride: int = 1,
-                   padding_mode: str = "zeros") -> nn.Sequential:
-    """A kernel x kernel convolution ('same' padding, or halving with stride 2), norm, ReLU."""
+def conv_norm(in_width: int, out_width: int, kernel: int, norm: str, stride: int = 1,
+              padding_mode: str = "zeros") -> nn.Sequential:
+    """A kernel x kernel convolution ('same' padding, or halving with stride 2), then norm: signed output."""
     return nn.Sequential(
         nn.Conv2d(in_width, out_width, kernel, stride=stride, padding=kernel // 2,
                   padding_mode=padding_mode, bias=norm == "none"),
         make_norm(norm, out_width),
-        nn.ReLU(inplace=True),
     )
+
+
+def conv_norm_relu(in_width: int, out_width: int, kernel: int, norm: str, stride: int = 1,
+                   padding_mode: str = "zeros") -> nn.Sequential:
+    """`conv_norm` followed by ReLU (same parameter names, indices 0 and 1)."""
+    return nn.Sequential(*conv_norm(in_width, out_width, kernel, norm, stride, padding_mode), nn.ReLU(inplace=True))

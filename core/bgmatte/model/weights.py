@@ -1,11 +1,12 @@
 """The one weights file format: config, state dict and provenance, loadable with weights_only=True.
 
-    {"format": "bgmatte-weights", "format_version": 1, "config": {...}, "state_dict": {...},
+    {"format": "bgmatte-weights", "format_version": 2, "config": {...}, "state_dict": {...},
      "provenance": {"data": ..., "command": ..., "commit": ..., "licence": ..., "created": ...}}
 
 Tensors are stored on the CPU in float32 whatever the model ran in, so a file made on a GPU in
 fp16 loads anywhere. `bgmatte train` and `bgmatte finetune -o` write this; the shipped default
-is one of these files.
+is one of these files. Format version 2: the alpha head's last upsampling stage lost
+its ReLU; version 1 files are refused, since the same numbers compute a different network there.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from bgmatte.model.generator import Generator
 log = logging.getLogger(__name__)
 
 FORMAT = "bgmatte-weights"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _PLAIN_SCALARS = (str, int, float, bool, type(None))
 
 
@@ -105,6 +106,9 @@ def load_weights(path: str | Path) -> tuple[GeneratorConfig, dict[str, torch.Ten
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(path, f"not a bgmatte weights file (no format {FORMAT!r})")
     version = payload.get("format_version")
+    if isinstance(version, int) and 0 < version < FORMAT_VERSION:
+        raise InputError(path, f"weights format version {version} was made by an older bgmatte whose alpha head "
+                               f"differs; make it again (bgmatte finetune, or bgmatte train --export)")
     if version != FORMAT_VERSION:
         raise InputError(path, f"weights format version {version!r} is not supported "
                                f"(this bgmatte reads version {FORMAT_VERSION})")
