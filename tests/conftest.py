@@ -45,6 +45,18 @@ def read_exr(path: Path) -> tuple[np.ndarray, oiio.ImageSpec]:
     return np.asarray(pixels, np.float32).reshape(spec.height, spec.width, spec.nchannels), spec
 
 
+def write_garbage_outside_subject(shot: Path, out: Path) -> str:
+    """Garbage mattes (garbage.####.exr in ``out``) of everything outside the shot's true subject.
+
+    Forcing alpha to 0 there, whatever the model, leaves a cast shadow on the plate to the shadow
+    layer: tests of the layer's plumbing then do not depend on what a seeded untrained net outputs.
+    """
+    for path in sorted(shot.glob("alpha.*.exr")):
+        alpha, _ = read_exr(path)
+        write_exr(out / path.name.replace("alpha", "garbage"), (alpha[..., 0] <= 1e-3).astype(np.float32))
+    return str(out / "garbage.####.exr")
+
+
 def channel(pixels: np.ndarray, spec: oiio.ImageSpec, name: str) -> np.ndarray:
     """One channel of a read image, selected by name (layered EXR channels can come back reordered)."""
     return pixels[..., list(spec.channelnames).index(name)]

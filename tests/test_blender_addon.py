@@ -22,7 +22,7 @@ import pytest
 from bgmatte.api import Matter
 from bgmatte.data.synthetic_shot import ShotRecipe, make_shot
 from bgmatte.settings import MatteSettings
-from conftest import TEST_MODEL, channel, read_exr, write_exr
+from conftest import TEST_MODEL, channel, read_exr, write_exr, write_garbage_outside_subject
 
 ROOT = Path(__file__).resolve().parents[1]
 BGMATTE_EXE = Path(sys.executable).with_name("bgmatte")
@@ -42,7 +42,7 @@ results = {}
 def install():
     bpy.ops.extensions.package_install_files(filepath=params["zip"], repo="user_default", enable_on_install=True)
 
-def setup_shot(blend, colorspace="ACEScg", first=1001, last=1002, plate="clean.exr"):
+def setup_shot(blend, colorspace="ACEScg", first=1001, last=1002, plate="clean.exr", garbage=None):
     scene = bpy.context.scene
     scene.frame_start, scene.frame_end, scene.frame_current = first, last, first
     render = scene.render
@@ -56,6 +56,9 @@ def setup_shot(blend, colorspace="ACEScg", first=1001, last=1002, plate="clean.e
     clean.colorspace_settings.name = colorspace
     settings = scene.bgmatte
     settings.footage, settings.plate, settings.model = footage, clean, "tiny"
+    if garbage:
+        settings.garbage = bpy.data.images.load(garbage.replace("####", str(first)))
+        settings.garbage.source = "SEQUENCE"
     bpy.ops.wm.save_as_mainfile(filepath=blend)
     return scene
 
@@ -158,10 +161,10 @@ def blender_shot(tmp_path_factory) -> Path:
     return out
 
 
-def core_matte(shot: Path, out: Path, colorspace: str, ocio: str, frames: str) -> Path:
+def core_matte(shot: Path, out: Path, colorspace: str, ocio: str, frames: str, garbage: str | None = None) -> Path:
     """The core's own matte of the shot, with the settings the add-on uses; returns the folder."""
     settings = MatteSettings(colorspace=colorspace, output_colorspace=WORKING_SPACE, ocio=ocio,
-                             layers=("fg", "shadow"), flatten=True)
+                             layers=("fg", "shadow"), flatten=True, garbage=garbage)
     report = Matter(model=TEST_MODEL, device="cpu").matte_sequence(
         str(shot / "frame.####.exr"), str(shot / "clean.exr"), str(out / "matte.####.exr"), frames=frames,
         settings=settings)
@@ -216,9 +219,10 @@ def test_zip_installs_and_registers_operator_panel_preferences_and_render_handle
 
 def test_pull_in_blenders_python_bakes_layers_wires_the_group_and_renders_the_core_pixels(
         tmp_path, extension_zip, blender_shot):
+    garbage = write_garbage_outside_subject(blender_shot, tmp_path / "garbage")
     results, stdout = run_blender(tmp_path, extension_zip, '''
         install()
-        scene = setup_shot(params["blend"], colorspace="ACEScg")
+        scene = setup_shot(params["blend"], colorspace="ACEScg", garbage=params["garbage"])
         results["returned"] = sorted(bpy.ops.bgmatte.pull_matte())
         results["tree"] = tree_summary(scene)
         cache = Path(params["blend"]).parent / "bgmatte" / "frame"
@@ -232,7 +236,8 @@ def test_pull_in_blenders_python_bakes_layers_wires_the_group_and_renders_the_co
             render_socket(scene, socket, params["render"] + socket + ".exr")
         scene.render.filepath = params["render"] + "comp.exr"
         bpy.ops.render.render(write_still=True)
-    ''', blend=str(tmp_path / "shot.blend"), shot=str(blender_shot), render=str(tmp_path / "render_"))
+    ''', blend=str(tmp_path / "shot.blend"), shot=str(blender_shot), render=str(tmp_path / "render_"),
+        garbage=garbage)
     assert results["returned"] == ["FINISHED"]
     assert "bgmatte: frame 1002 done 2/2" in stdout
     assert results["again"] == ["FINISHED"] and "bgmatte: frame 1002 skipped 2/2" in stdout
@@ -260,7 +265,7 @@ def test_pull_in_blenders_python_bakes_layers_wires_the_group_and_renders_the_co
     assert "bgmatte Background Matte.Image->bgmatte Alpha Over.Foreground" in tree["links"]
     assert "bgmatte Alpha Over.Image->Group Output.Image" in tree["links"]
 
-    expected = read_exr(core_matte(blender_shot, tmp_path / "core", "ACEScg", blender_ocio, "1001-1002")
+    expected = read_exr(core_matte(blender_shot, tmp_path / "core", "ACEScg", blender_ocio, "1001-1002", garbage)
                         / "matte.1002.exr")
     core_pixels, core_spec = expected
     np.testing.assert_allclose(matte, core_pixels[..., [list(core_spec.channelnames).index(c)

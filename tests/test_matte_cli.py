@@ -9,7 +9,7 @@ import OpenImageIO as oiio
 import pytest
 
 from bgmatte.cli import main
-from conftest import TEST_MODEL, channel, read_exr, write_exr
+from conftest import TEST_MODEL, channel, read_exr, write_exr, write_garbage_outside_subject
 
 
 def matte(shot: Path, out: Path, *extra: str, plate: str = "plate.####.exr") -> int:
@@ -76,7 +76,9 @@ def test_progress_json_prints_one_object_per_finished_frame(shot_dir, tmp_path, 
 
 
 def test_layers_add_straight_foreground_and_shadow(shadow_shot_dir, tmp_path):
-    assert matte(shadow_shot_dir, tmp_path / "m.####.exr", "--frames", "1001", "--layers", "fg,shadow") == 0
+    garbage = write_garbage_outside_subject(shadow_shot_dir, tmp_path / "garbage")
+    assert matte(shadow_shot_dir, tmp_path / "m.####.exr", "--frames", "1001", "--layers", "fg,shadow",
+                 "--garbage", garbage) == 0
     pixels, spec = read_exr(tmp_path / "m.1001.exr")
     names = list(spec.channelnames)
     assert names[:4] == ["R", "G", "B", "A"]
