@@ -34,6 +34,19 @@ def test_key_frame_obeys_the_compositing_equation_in_linear_light(banks: list) -
         assert scene.neighbours.shape == (4, CROP, CROP, 3)
 
 
+def test_cast_shadows_darken_the_background_where_the_alpha_stays_zero(banks: list) -> None:
+    shadowed = 0
+    for index in range(20):
+        scene = draw_scene(banks, np.random.default_rng([6, index]), CROP * SUPERSAMPLE)
+        plate_sum, background_sum = scene.plate.sum(axis=2), scene.background.sum(axis=2)
+        assert (background_sum <= plate_sum * (1 + 1e-5) + 1e-7).all(), "a shadow only darkens"
+        lit = plate_sum > 1e-3
+        darkening = 1.0 - background_sum / np.where(lit, plate_sum, 1.0)
+        outside_subject = (darkening > 0.1) & lit & (scene.alpha == 0.0)
+        shadowed += bool(outside_subject.sum() > 4)
+    assert shadowed >= 3
+
+
 def test_sample_has_the_network_inputs_and_targets_at_the_crop_size(banks: list) -> None:
     sample = training_sample(banks, seed=0, index=0, crop=CROP)
     shapes = {name: value.shape for name, value in sample.items()}

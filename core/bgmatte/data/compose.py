@@ -40,6 +40,8 @@ SUPERSAMPLE = 2
 """Scenes are composed at this multiple of the crop, then area-averaged."""
 BACKGROUND_CHANGE_CHANCE = 0.15
 """Share of samples whose plate differs locally from the frame's background (see _background_change)."""
+SYNTHETIC_SHADOW_CHANCE = 0.4
+"""Share of elements without a rendered shadow pass that get a synthetic cast shadow."""
 NEIGHBOURS = (-2, -1, 1, 2)
 """Neighbour frames of the motion cue in units of the motion gap k: t-2k, t-k, t+k, t+2k."""
 
@@ -288,9 +290,10 @@ def _shadow_maker(rng: np.random.Generator, entry: ElementEntry, placement: _Pla
                   shape: tuple[int, int]) -> Callable[[np.ndarray, float], np.ndarray]:
     """A function (alpha (h, w), canvas factor) -> multiplicative shadow (h, w, 1) on the plate.
 
-    The element's rendered shadow pass when it has one, else (a quarter of the time) a synthetic
-    cast shadow: the alpha sheared onto the ground, blurred and darkened. The target alpha never
-    includes it: a shadow is a change of the background, not foreground.
+    The element's rendered shadow pass when it has one, else (``SYNTHETIC_SHADOW_CHANCE``) a
+    synthetic cast shadow: the alpha sheared onto the ground, or offset onto a wall behind, blurred
+    and darkened. The target alpha never includes it: a shadow is a change of the background, not
+    foreground.
     """
     if entry.shadow is not None and rng.uniform() < 0.8:
         with_shadow, clean = (read_plate(path) for path in entry.shadow)
@@ -301,11 +304,16 @@ def _shadow_maker(rng: np.random.Generator, entry: ElementEntry, placement: _Pla
             return 1.0 - _warp(darkening, moved, shape, alpha.shape[0])
 
         return rendered
-    if rng.uniform() > 0.25:
+    if rng.uniform() > SYNTHETIC_SHADOW_CHANCE:
         return lambda alpha, factor: np.ones((*alpha.shape, 1), np.float32)
     strength = rng.uniform(0.2, 0.7)
-    shear = np.array([[1.0, rng.uniform(-1.0, 1.0), rng.normal(0, 0.05)],
-                      [0.0, rng.uniform(0.2, 1.0), rng.normal(0.05, 0.05)]], np.float32)
+    if rng.uniform() < 0.5:
+        shear = np.array([[1.0, rng.uniform(-1.0, 1.0), rng.normal(0, 0.05)],
+                          [0.0, rng.uniform(0.2, 1.0), rng.normal(0.05, 0.05)]], np.float32)
+    else:
+        scale = rng.uniform(0.9, 1.15)
+        offset = rng.uniform(0.02, 0.1, 2) * rng.choice((-1.0, 1.0), 2)
+        shear = np.array([[scale, 0.0, offset[0]], [0.0, scale, offset[1]]], np.float32)
     softness = rng.uniform(0.004, 0.05)
 
     def synthetic(alpha: np.ndarray, factor: float) -> np.ndarray:
