@@ -11,7 +11,7 @@ from bgmatte.cli import main
 from bgmatte.data.generate import generate_bank
 from bgmatte.model import create_model, load_weights
 from bgmatte.train.checkpoint import load_checkpoint
-from bgmatte.train.stage1 import Stage1Settings, train_stage1
+from bgmatte.train.stage1 import RUNNING_STATS_MOMENTUM, Stage1Settings, _new_model, train_stage1
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +90,9 @@ def test_train_command_trains_resumes_and_exports_weights_end_to_end(bank: Path,
 def test_unknown_config_is_a_one_line_error(bank: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "--data", str(bank), "--out", str(tmp_path / "run"), "--config", "huge"]) == 2
     assert "bgmatte: error: --config: unknown config 'huge'" in capsys.readouterr().err
+
+
+def test_inference_statistics_are_a_long_running_average_not_the_last_few_batches() -> None:
+    # One batch of extreme plates must not be able to reset what inference normalises with.
+    norms = [m for m in _new_model("tiny", torch.device("cpu")).modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and all(m.momentum == RUNNING_STATS_MOMENTUM <= 0.01 for m in norms)

@@ -308,17 +308,17 @@ def _shadow_maker(rng: np.random.Generator, entry: ElementEntry, placement: _Pla
         return lambda alpha, factor: np.ones((*alpha.shape, 1), np.float32)
     strength = rng.uniform(0.2, 0.7)
     if rng.uniform() < 0.5:
-        shear = np.array([[1.0, rng.uniform(-1.0, 1.0), rng.normal(0, 0.05)],
-                          [0.0, rng.uniform(0.2, 1.0), rng.normal(0.05, 0.05)]], np.float32)
+        cast_onto = np.array([[1.0, rng.uniform(-1.0, 1.0), rng.normal(0, 0.05)],
+                              [0.0, rng.uniform(0.2, 1.0), rng.normal(0.05, 0.05)]], np.float32)
     else:
         scale = rng.uniform(0.9, 1.15)
         offset = rng.uniform(0.02, 0.1, 2) * rng.choice((-1.0, 1.0), 2)
-        shear = np.array([[scale, 0.0, offset[0]], [0.0, scale, offset[1]]], np.float32)
+        cast_onto = np.array([[scale, 0.0, offset[0]], [0.0, scale, offset[1]]], np.float32)
     softness = rng.uniform(0.004, 0.05)
 
     def synthetic(alpha: np.ndarray, factor: float) -> np.ndarray:
         size = alpha.shape[0]
-        matrix = shear.copy()
+        matrix = cast_onto.copy()
         matrix[:, 2] *= size
         cast = cv2.warpAffine(np.ascontiguousarray(alpha), matrix, (size, size))
         return (1.0 - strength * cv2.GaussianBlur(cast, (0, 0), softness * size))[..., None].astype(np.float32)
