@@ -1,6 +1,7 @@
 """Shared fixtures: small synthetic shots on disk and EXR helpers for the specifications."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,14 @@ def shot_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("shot")
     make_shot(out, ShotRecipe(width=96, height=64, count=6, strands=12, shadow=0.0, speed=3.0))
     return out
+
+
+@pytest.fixture
+def shot_copy(shot_dir, tmp_path) -> Path:
+    """A private copy of the shot (tmp_path/shot) that a test may damage."""
+    target = tmp_path / "shot"
+    shutil.copytree(shot_dir, target)
+    return target
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,11 @@ from bgmatte.eval.contact_sheet import GAP
 # (print them with the loop in test_shipped_model_keeps_its_measured_validation_quality): the test
 # fails when the model is worse than pinned beyond the margin, and also when it is better, so that
 # the pinned (and published) numbers are always the shipped model's.
-PINNED = {"sad": 1.669, "mse": 6.6}  # stage-1 step 23576
+# Re-pinned for the same weights when the pipeline around them changed (mode-seeking gain match,
+# plate-noise segmentation prior, exposure normalisation, clip black by evidence): these three
+# stills got worse (SAD 1.669 -> 2.039) while the whole 18-frame validation set got better
+# (`bgmatte benchmark`, seed 1000, 384 px: SAD 3.867 -> 3.564, Grad 4.416 -> 4.126).
+PINNED = {"sad": 2.039, "mse": 10.07}  # stage-1 step 23576
 PINNED_MARGIN = {"relative": 1.15, "absolute": {"sad": 0.1, "mse": 1.0}}
 PINNED_RECIPE = ValidationRecipe(seed=1000, size=256, stills=3, sequences=0, tune_stills=0)
 

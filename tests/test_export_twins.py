@@ -15,18 +15,18 @@ import pytest
 import torch
 
 from bgmatte.color.encoding import decode_from_network, encode_for_network
-from bgmatte.export import (components_twin, filter_twin, foreground_twin, gain_twin, refine_twin, resample_twin,
+from bgmatte.export import (components_twin, filter_twin, foreground_twin, refine_twin, resample_twin,
                             segmentation_twin, statistics_twin)
 from bgmatte.export.graph import trace_guided_coefficients
 from bgmatte.model import create_model
 from bgmatte.output import foreground
 from bgmatte.pipeline import run_generator
-from bgmatte.priors import plate_match, resample, segmentation
+from bgmatte.priors import gain_match, resample, segmentation
 from bgmatte.refine import uncertain
 from conftest import TEST_MODEL, read_exr
 
 SHOT = Path(__file__).resolve().parents[1] / "samples" / "shot"
-TWINS = (components_twin, filter_twin, foreground_twin, gain_twin, refine_twin, resample_twin, segmentation_twin,
+TWINS = (components_twin, filter_twin, foreground_twin, refine_twin, resample_twin, segmentation_twin,
          statistics_twin)
 
 
@@ -55,7 +55,7 @@ def shot():
     """Frame 1001 of the sample shot and its clean plate, gain-matched by the core, working linear."""
     frame = read_exr(SHOT / "frame.1001.exr")[0][..., :3]
     plate = read_exr(SHOT / "clean.exr")[0][..., :3]
-    matched, gain = plate_match.match_gain(frame, plate)
+    matched, gain, _ = gain_match.match_gain(frame, plate)
     return frame, plate, matched, gain
 
 
@@ -65,8 +65,7 @@ def encoded(frame: np.ndarray, plate: np.ndarray, longest: int) -> tuple[np.ndar
             encode_for_network(resample.resize_area(plate, size)))
 
 
-SEGMENTATION_CONSTANTS = (segmentation.DIFFERENCE_BLUR_FRACTION, segmentation.LEVEL_BINS, segmentation.MIN_BIN_PIXELS,
-                          segmentation.THRESHOLD_MADS, segmentation.MIN_THRESHOLD, segmentation.SPECK_AREA_FRACTION,
+SEGMENTATION_CONSTANTS = (segmentation.DIFFERENCE_BLUR_FRACTION, segmentation.SPECK_AREA_FRACTION,
                           segmentation.HOLE_AREA_FRACTION, segmentation.ERODE_FRACTION, segmentation.DILATE_FRACTION,
                           segmentation.BLUR_SIGMA_FRACTION)
 
@@ -108,18 +107,11 @@ def test_disc_morphology_twins_match_opencv_ellipses(radius):
     assert np.array_equal(filter_twin.erode_disc(nchw(mask), radius)[0, 0].numpy(), cv2.erode(mask, element))
 
 
-def test_statistics_twins_match_numpy_median_quantile_and_interp():
+def test_statistics_twins_match_numpy_median_and_python_round():
     rng = np.random.default_rng(3)
     for count in (1, 2, 1000, 1001):
         values = rng.normal(size=(count, 3)).astype(np.float32)
         assert np.array_equal(statistics_twin.median_rows(torch.from_numpy(values)).numpy(), np.median(values, axis=0))
-    values = rng.random(999).astype(np.float32)
-    np.testing.assert_array_equal(statistics_twin.quantiles(torch.from_numpy(values), 9).numpy(),
-                                  np.quantile(values, np.linspace(0, 1, 9)))
-    xp, fp = [0.1, 0.3, 0.35, 0.8], [1.0, 2.0, 0.5, 3.0]
-    x = np.concatenate([rng.random(200), xp, [-1.0, 2.0]]).astype(np.float32)
-    np.testing.assert_allclose(statistics_twin.interp(torch.from_numpy(x), xp, fp).numpy(), np.interp(x, xp, fp),
-                               rtol=0, atol=1e-12)
     assert [statistics_twin.round_even(v) for v in (0.5, 1.5, 2.5, -0.5, 2.6)] == [round(v) for v in
                                                                                    (0.5, 1.5, 2.5, -0.5, 2.6)]
 
@@ -152,16 +144,6 @@ def test_soft_segmentation_twin_gives_the_core_prior_on_the_sample_shot(shot, lo
     np.testing.assert_allclose(got.numpy(), expected, rtol=0, atol=1e-5)
 
 
-def test_match_gain_twin_finds_the_core_gain_and_plate(shot):
-    frame, plate, matched, gain = shot
-    got_plate, got_gain = gain_twin.match_gain(nchw(frame), nchw(plate), plate_match.GAIN_WORKING_SIZE,
-                                               plate_match.GAIN_DARK_FRACTION, plate_match.GAIN_INLIER_SIGMAS,
-                                               plate_match.GAIN_MIN_TOLERANCE, plate_match.GAIN_MAX_ITERATIONS)
-    assert abs(float(gain.mean()) - 1.0) > 0.01  # the sample plate drifts by 2 %
-    np.testing.assert_allclose(got_gain.numpy(), gain, rtol=1e-5)
-    np.testing.assert_allclose(hwc(got_plate), matched, rtol=1e-5, atol=1e-7)
-
-
 def test_refine_twin_gives_the_core_full_resolution_alpha(shot):
     frame, _, matched, _ = shot
     frame_enc, plate_enc = encoded(frame, matched, 128)
@@ -191,7 +173,10 @@ def test_foreground_twins_give_the_core_noise_floor_and_premultiplied_colour(sho
     np.testing.assert_allclose(got_noise.numpy(), noise, rtol=1e-6)
     premult = foreground.premultiplied_foreground(frame, matched, alpha, noise_floor=noise)
     got = foreground_twin.premultiplied_foreground(nchw(frame), nchw(matched), nchw(alpha), torch.from_numpy(noise),
-                                                   foreground.BACKGROUND_ALPHA, foreground.NOISE_SIGMAS)
+                                                   foreground.BACKGROUND_ALPHA, foreground.NOISE_SIGMAS,
+                                                   foreground.LIGHT_WORKING_SIZE, foreground.NOISE_ALPHA,
+                                                   foreground.NOISE_SAMPLES, foreground.NOISE_MIN_PIXELS,
+                                                   foreground.NOISE_CLIP_SIGMAS, foreground.NOISE_CLIP_ITERATIONS)
     np.testing.assert_allclose(hwc(got), premult, rtol=0, atol=1e-6)
 
 

@@ -1,6 +1,7 @@
 """The farm job as data: frame ranges, chunks and the per-chunk command, with no scheduler."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -88,7 +89,7 @@ def test_chunk_command_runs_the_absolute_executable_with_the_schedulers_tokens(t
     assert option_value(argv, "--within") == "#FRAME_START#-#FRAME_END#"
     assert option_value(argv, "--frames") == "1001-1099x2"
     assert option_value(argv, "--threads") == "6"
-    assert option_value(argv, "--progress") == "json"
+    assert option_value(argv, "--progress") == "farm"
     assert "--skip-existing" in argv
     assert option_value(chunk_command(job, DEADLINE_TOKENS), "--within") == "<STARTFRAME>-<ENDFRAME>"
 
@@ -110,9 +111,9 @@ def test_relative_paths_become_absolute_against_the_submitters_folder(tmp_path):
     assert job.plate == str(tmp_path / "shot/plate.####.exr")
     assert job.output == str(tmp_path / "out/m.####.exr")
     assert job.matte_options == ("--seg", str(tmp_path / "roto/r.####.exr"),
-                                 "--ocio", str(tmp_path / "cfg/config.ocio"),
-                                 "--model", str(tmp_path / "weights/shot.pt"),
-                                 "--report", str(tmp_path / "run.json"))
+                                 "--model", str(tmp_path / "weights/shot.pt"))
+    assert job.ocio == str(tmp_path / "cfg/config.ocio")
+    assert job.report == str(tmp_path / "run.json")
 
 
 def test_absolute_paths_names_and_modes_pass_through_unchanged(tmp_path):
@@ -124,8 +125,8 @@ def test_absolute_paths_names_and_modes_pass_through_unchanged(tmp_path):
     assert job.input == r"S:\show\sh010\frame.####.exr"
     assert job.plate == "/mnt/show/plate.exr"
     assert job.output == "/mnt/out/m.####.exr"
-    assert job.matte_options == ("--seg", "auto", "--model", "default", "--ocio", "ocio://default",
-                                 "--colorspace", "ACEScg", "--flatten")
+    assert job.matte_options == ("--seg", "auto", "--model", "default", "--colorspace", "ACEScg", "--flatten")
+    assert job.ocio == "ocio://default"
 
 
 @pytest.mark.parametrize(("drop", "subject"), [("--plate", "--plate"), ("-o", "-o"), ("--frames", "--frames")])
@@ -179,3 +180,38 @@ def test_a_job_name_with_spaces_is_refused(tmp_path):
 ])
 def test_the_default_job_name_comes_from_the_output_pattern(output, name):
     assert default_job_name(output) == name
+
+
+@pytest.mark.parametrize(("report", "expected"), [
+    ("/show/logs/run.json", "/show/logs/run.S-E.json"),
+    ("/show/logs/run", "/show/logs/run.S-E"),
+    (r"S:\show\v1.2\run.json", r"S:\show\v1.2\run.S-E.json"),
+    ("/show/v1.2/report", "/show/v1.2/report.S-E"),
+])
+def test_chunk_report_paths_put_the_chunk_range_before_the_extension(report, expected):
+    from bgmatte.farm.chunks import chunk_report_path
+
+    assert chunk_report_path(report, FrameTokens("S", "E")) == expected
+
+
+def test_the_ocio_config_comes_from_the_option_then_the_environment_then_the_bundled_one(tmp_path):
+    from bgmatte.color import bundled_config_path
+
+    def pinned(*extra, environ):
+        return farm_job(["in.####.exr", "--plate", "p.exr", "-o", "o.####.exr", "--frames", "1-3", *extra],
+                        executable=EXECUTABLE, cwd=tmp_path, chunk=1, cores=1, memory_gb=1, environ=environ)
+
+    assert pinned("--ocio=a.ocio", environ={"OCIO": "/b.ocio"}).ocio == str(tmp_path / "a.ocio")
+    assert pinned(environ={"OCIO": "rel/b.ocio"}).ocio == str(tmp_path / "rel/b.ocio")
+    assert pinned(environ={"OCIO": "ocio://cg-config-latest"}).ocio == "ocio://cg-config-latest"
+    job = pinned(environ={})
+    assert job.ocio == os.path.abspath(bundled_config_path())
+    assert job.environment == (("OCIO", job.ocio),)
+    argv = chunk_command(job, OPENCUE_TOKENS)
+    assert argv[argv.index("--ocio") + 1] == job.ocio
+
+
+def test_device_cuda_asks_for_one_gpu(tmp_path):
+    assert make_job(tmp_path, "1-3", "--device=cuda").gpus == 1
+    assert make_job(tmp_path, "1-3", "--device", "cpu").gpus == 0
+    assert make_job(tmp_path, "1-3").gpus == 0

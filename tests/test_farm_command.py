@@ -45,14 +45,20 @@ def test_a_submit_option_after_input_is_refused_rather_than_sent_to_the_farm(tmp
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_chunk_size_of_zero_is_refused_by_the_parser(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(("farm", "option", "value", "message"), [
+    ("opencue", "--chunk", "0", "--chunk: must be 1 or more, got 0"),
+    ("deadline", "--cores", "100000", "--cores: must be at most 1024"),  # each chunk's --threads
+])
+def test_a_submit_number_out_of_range_is_refused_by_the_parser(tmp_path, monkeypatch, capsys, farm, option, value,
+                                                               message):
     monkeypatch.chdir(tmp_path)
 
     with pytest.raises(SystemExit) as caught:
-        main(["submit", "opencue", "--chunk", "0", "--dry-run", "jobs", *MATTE_ARGS])
+        main(["submit", farm, option, value, "--dry-run", "jobs", *MATTE_ARGS])
 
     assert caught.value.code == 2
-    assert "--chunk: must be 1 or more, got 0" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_dry_run_path_that_is_a_file_is_refused(tmp_path, monkeypatch, capsys):

@@ -1,6 +1,7 @@
 """bgmatte submit deadline: job info and plugin info files for the CommandLine plugin, and submission."""
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import stat
@@ -66,7 +67,7 @@ def test_the_plugin_runs_the_absolute_bgmatte_with_deadlines_frame_tokens(tmp_pa
     assert argv[:2] == ["matte", str(tmp_path / "shot/frame.####.exr")]
     assert argv[argv.index("--within") + 1] == "<STARTFRAME>-<ENDFRAME>"
     assert argv[argv.index("--threads") + 1] == "6"
-    assert "--skip-existing" in argv and argv[argv.index("--progress") + 1] == "json"
+    assert "--skip-existing" in argv and argv[argv.index("--progress") + 1] == "farm"
     assert plugin_info["ShellExecute"] == "False"
 
 
@@ -124,3 +125,73 @@ def test_a_refused_submission_reports_deadlines_last_line(tmp_path, monkeypatch,
     assert code == 1
     assert capsys.readouterr().err.splitlines() == [
         "bgmatte: error: deadlinecommand: submission failed (exit 1): Error: no such pool"]
+
+
+def test_the_job_environment_pins_the_ocio_config_of_the_submitting_shell(tmp_path, monkeypatch):
+    monkeypatch.setenv("OCIO", "studio/config.ocio")
+
+    job_info, plugin_info = dry_run(tmp_path, monkeypatch)
+
+    pinned = str(tmp_path / "studio/config.ocio")
+    assert job_info["EnvironmentKeyValue0"] == f"OCIO={pinned}"
+    argv = shlex.split(plugin_info["Arguments"])
+    assert argv[argv.index("--ocio") + 1] == pinned
+
+
+def test_an_explicit_ocio_wins_over_the_shells_and_is_pinned_in_both_places(tmp_path, monkeypatch):
+    monkeypatch.setenv("OCIO", "/somewhere/else.ocio")
+
+    job_info, plugin_info = dry_run(tmp_path, monkeypatch,
+                                    matte_args=(*MATTE_ARGS, "--ocio", "ocio://studio-config-latest"))
+
+    assert job_info["EnvironmentKeyValue0"] == "OCIO=ocio://studio-config-latest"
+    argv = shlex.split(plugin_info["Arguments"])
+    assert argv.count("--ocio") == 1 and argv[argv.index("--ocio") + 1] == "ocio://studio-config-latest"
+
+
+def test_without_ocio_the_bundled_config_is_pinned_so_no_worker_uses_its_own(tmp_path, monkeypatch):
+    from bgmatte.color import bundled_config_path
+
+    monkeypatch.delenv("OCIO", raising=False)
+
+    job_info, _ = dry_run(tmp_path, monkeypatch)
+
+    assert job_info["EnvironmentKeyValue0"] == f"OCIO={os.path.abspath(bundled_config_path())}"
+
+
+def test_a_report_gives_one_file_per_chunk_named_by_the_chunks_range(tmp_path, monkeypatch):
+    _, plugin_info = dry_run(tmp_path, monkeypatch, matte_args=(*MATTE_ARGS, "--report", "logs/run.json"))
+
+    argv = shlex.split(plugin_info["Arguments"])
+    assert argv.count("--report") == 1
+    assert argv[argv.index("--report") + 1] == str(tmp_path / "logs/run.<STARTFRAME>-<ENDFRAME>.json")
+
+
+def test_cuda_chunks_record_their_gpu_for_routing(tmp_path, monkeypatch):
+    job_info, _ = dry_run(tmp_path, monkeypatch, matte_args=(*MATTE_ARGS, "--device", "cuda"))
+
+    assert job_info["ExtraInfoKeyValue2"] == "bgmatte_gpus=1"
+    (tmp_path / "cpu").mkdir()
+    assert "ExtraInfoKeyValue2" not in dry_run(tmp_path / "cpu", monkeypatch)[0]
+
+
+def test_chunks_run_with_deadlines_tokens_print_progress_lines_and_keep_their_own_reports(
+        shot_dir, tmp_path, monkeypatch, capsys):
+    """The plugin's arguments, with the tokens Deadline puts in, run for real: two chunks of 1001-1003."""
+    matte = (str(shot_dir / "frame.####.exr"), "--plate", str(shot_dir / "clean.exr"), "-o", "out/m.####.exr",
+             "--model", "tiny", "--motion", "none", "--report", "logs/run.json")
+    _, plugin_info = dry_run(tmp_path, monkeypatch, "--chunk", "2", "--cores", "1", matte_args=matte,
+                             frames="1001-1003")
+    capsys.readouterr()
+    stdout = {}
+    for start, end in (("1001", "1002"), ("1003", "1004")):
+        arguments = plugin_info["Arguments"].replace("<STARTFRAME>", start).replace("<ENDFRAME>", end)
+        assert main(shlex.split(arguments)) == 0
+        stdout[start] = capsys.readouterr().out.splitlines()
+
+    assert [line for line in stdout["1001"] if not line.startswith("{")] == ["Progress: 50%", "Progress: 100%"]
+    assert [json.loads(line)["frame"] for line in stdout["1001"] if line.startswith("{")] == [1001, 1002]
+    assert stdout["1003"][1:] == ["Progress: 100%"]
+    reports = {path.name: json.loads(path.read_text()) for path in (tmp_path / "logs").iterdir()}
+    assert {name: report["done"] for name, report in reports.items()} == {
+        "run.1001-1002.json": [1001, 1002], "run.1003-1004.json": [1003]}

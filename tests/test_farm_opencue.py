@@ -56,7 +56,7 @@ def test_the_layer_runs_the_absolute_bgmatte_with_the_opencue_frame_tokens(tmp_p
     assert argv[argv.index("-o") + 1] == str(tmp_path / "out/m.####.exr")
     assert argv[argv.index("--within") + 1] == "#FRAME_START#-#FRAME_END#"
     assert "--skip-existing" in argv
-    assert argv[argv.index("--progress") + 1] == "json"
+    assert argv[argv.index("--progress") + 1] == "farm"
 
 
 def test_the_command_text_file_holds_the_chunk_command(tmp_path, monkeypatch):
@@ -107,3 +107,55 @@ def test_submitting_without_a_reachable_cuebot_is_one_error_line(tmp_path, monke
     assert code == 1
     assert len(lines) == 1 and lines[0].startswith("bgmatte: error: cuebot: submission failed")
     assert list(tmp_path.iterdir()) == []
+
+
+def layer_env(root: ElementTree.Element) -> dict[str, str]:
+    return {key.get("name"): key.text for key in root.findall("job/layers/layer/env/key")}
+
+
+def test_the_layer_environment_and_command_pin_the_ocio_config_of_the_submitting_shell(tmp_path, monkeypatch):
+    monkeypatch.setenv("OCIO", "studio/config.ocio")
+
+    root = dry_run(tmp_path, monkeypatch)
+
+    pinned = str(tmp_path / "studio/config.ocio")
+    assert layer_env(root) == {"OCIO": pinned}
+    argv = layer_command(root)
+    assert argv[argv.index("--ocio") + 1] == pinned
+
+
+def test_an_explicit_ocio_is_pinned_absolute_in_the_layer(tmp_path, monkeypatch):
+    monkeypatch.delenv("OCIO", raising=False)
+    monkeypatch.chdir(tmp_path)
+    code = main(["submit", "opencue", "--dry-run", "spec", *MATTE_ARGS, "--frames", "1-4", "--ocio", "cfg/show.ocio"])
+    assert code == 0
+    root = ElementTree.parse(next((tmp_path / "spec").glob("*.xml"))).getroot()
+
+    assert layer_env(root) == {"OCIO": str(tmp_path / "cfg/show.ocio")}
+    assert layer_command(root).count("--ocio") == 1
+
+
+def test_device_cuda_reserves_a_gpu_and_its_memory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = main(["submit", "opencue", "--dry-run", "spec", "--gpu-memory", "12", *MATTE_ARGS, "--frames", "1-4",
+                 "--device", "cuda"])
+    assert code == 0
+    root = ElementTree.parse(next((tmp_path / "spec").glob("*.xml"))).getroot()
+
+    assert root.find(".//layer/gpus").text == "1"
+    assert root.find(".//layer/gpu_memory").text == "12g"
+    assert "1 GPU with 12 GB" in (tmp_path / "spec/bgmatte_m.command.txt").read_text()
+
+
+def test_cpu_jobs_reserve_no_gpu(tmp_path, monkeypatch):
+    root = dry_run(tmp_path, monkeypatch)
+
+    assert root.find(".//layer/gpus") is None and root.find(".//layer/gpu_memory") is None
+
+
+def test_a_report_gives_one_file_per_chunk_on_opencue(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["submit", "opencue", "--dry-run", "spec", *MATTE_ARGS, "--frames", "1-4", "--report", "run.json"]) == 0
+    argv = layer_command(ElementTree.parse(next((tmp_path / "spec").glob("*.xml"))).getroot())
+
+    assert argv[argv.index("--report") + 1] == str(tmp_path / "run.#FRAME_START#-#FRAME_END#.json")

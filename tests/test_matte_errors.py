@@ -1,7 +1,6 @@
 """Bad input: one `bgmatte: error: <file>: <problem>` line, the right exit code, nothing partial, inputs untouched."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +22,9 @@ def mtimes(folder: Path) -> dict[Path, float]:
 
 
 @pytest.fixture
-def copy(shot_dir, tmp_path) -> Path:
+def copy(shot_copy) -> Path:
     """A private copy of the shot that a test may damage."""
-    target = tmp_path / "shot"
-    shutil.copytree(shot_dir, target)
-    return target
+    return shot_copy
 
 
 def assert_nothing_written(out: Path) -> None:

@@ -1,4 +1,4 @@
-"""Plate matching (gain, homography) and the automatic soft segmentation, on synthetic plates."""
+"""Plate registration (homography) and the automatic soft segmentation, on synthetic plates."""
 from __future__ import annotations
 
 import cv2
@@ -7,7 +7,8 @@ import pytest
 
 from bgmatte.color.encoding import encode_for_network
 from bgmatte.errors import FrameError
-from bgmatte.priors import align_homography, match_gain, soft_segmentation
+import plate_cases
+from bgmatte.priors import align_homography, soft_segmentation
 
 SIZE = 256
 NOISE = 0.004
@@ -37,44 +38,6 @@ def noisy(image: np.ndarray, seed: int, sigma: float = NOISE) -> np.ndarray:
 def disc(size: int, centre: tuple[float, float], radius: float) -> np.ndarray:
     y, x = np.mgrid[0:size, 0:size]
     return (x - centre[0]) ** 2 + (y - centre[1]) ** 2 <= radius**2
-
-
-def test_match_gain_recovers_a_four_percent_drift_with_a_subject_over_thirty_percent_of_the_frame():
-    clean = textured_plate(1)
-    subject = np.zeros((SIZE, SIZE), dtype=bool)
-    subject[40:216, 60:173] = True  # 30% of the frame
-    assert abs(subject.mean() - 0.30) < 0.01
-    frame = clean.copy()
-    frame[subject] = np.float32([0.8, 0.4, 0.3]) * textured_plate(2)[subject]
-    frame[216:240, 40:200] *= 0.6  # the subject's cast shadow
-    drift = np.float32([1.04, 0.96, 1.03])
-    plate = noisy(clean * drift, seed=3)
-    frame = noisy(frame, seed=4)
-
-    matched, gain = match_gain(frame, plate)
-
-    np.testing.assert_allclose(gain * drift, 1.0, atol=0.005)
-    np.testing.assert_allclose(matched, plate * gain, rtol=1e-6)
-    assert gain.shape == (3,) and gain.dtype == np.float32
-
-
-def test_match_gain_ignores_pixels_outside_the_valid_map():
-    clean = textured_plate(5)
-    frame = noisy(clean, seed=6)
-    plate = noisy(clean / 1.05, seed=7)
-    plate[:, :128] = 3.0  # garbage where the plate is not valid
-    valid = np.zeros((SIZE, SIZE), dtype=bool)
-    valid[:, 128:] = True
-
-    _, gain = match_gain(frame, plate, valid)
-
-    np.testing.assert_allclose(gain, 1.05, rtol=0.005)
-
-
-def test_match_gain_of_a_black_frame_is_one_instead_of_a_guess():
-    plate = textured_plate(8)
-    _, gain = match_gain(np.zeros_like(plate), plate)
-    np.testing.assert_array_equal(gain, np.ones(3, dtype=np.float32))
 
 
 def known_homography() -> np.ndarray:
@@ -190,3 +153,28 @@ def test_soft_segmentation_does_not_take_the_noise_of_dark_plate_areas_for_a_sub
     found = prior > 0.5
     assert (found & subject).sum() / (found | subject).sum() > 0.8
     assert prior[:, :90].max() == 0.0
+
+
+@pytest.mark.parametrize("coverage", [0.1, 0.3, 0.5, 0.7, 0.9, 0.98])
+@pytest.mark.parametrize("plate_kind", ["textured", "flat", "night", "bright"])
+def test_soft_segmentation_finds_the_subject_whatever_share_of_the_frame_it_covers(plate_kind, coverage):
+    case = plate_cases.make_case(round(coverage * 100), plate_kind, coverage, "textured")
+    frame_enc, plate_enc = encode_for_network(case.frame), encode_for_network(case.plate * case.drift)
+
+    found = soft_segmentation(frame_enc, plate_enc) > 0.5
+
+    assert found[case.alpha > 0.9].mean() > 0.8
+    changed = (case.alpha > 0.01) | (case.shadow > 0.01)  # the prior cannot tell a shadow from a subject
+    far = cv2.dilate(changed.astype(np.uint8), np.ones((25, 25), np.uint8)) == 0
+    if far.sum() > 500:  # enough background far from the subject and its shadow to judge
+        assert found[far].mean() < 0.05
+
+
+def test_soft_segmentation_of_a_frame_filled_by_its_subject_is_subject_everywhere():
+    rng = np.random.default_rng(90)
+    plate = textured_plate(91)
+    frame = (0.5 + 0.5 * textured_plate(92)) * rng.uniform(0.3, 1.2, 3).astype(np.float32)
+
+    prior = soft_segmentation(encode_for_network(noisy(frame, 93)), encode_for_network(noisy(plate, 94)))
+
+    assert (prior > 0.5).mean() > 0.95

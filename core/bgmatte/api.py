@@ -22,13 +22,15 @@ import numpy as np
 import torch
 
 from bgmatte import __version__
-from bgmatte.errors import BgmatteError
+from bgmatte.errors import BgmatteError, InputError
+from bgmatte.fingerprint import InputFingerprints
 from bgmatte.frames import FrameSource
 from bgmatte.io import read_complete, remove_stale_temps, write_matte
 from bgmatte.model import create_model
-from bgmatte.pipeline import FrameInputs, MatteResult, matte_arrays
+from bgmatte.pipeline import FrameInputs, MatteResult, matte_arrays, working_linear
 from bgmatte.plan import RunPlan, plan_run
-from bgmatte.report import FrameOutcome, Report
+from bgmatte.priors import working_shape
+from bgmatte.report import FrameOutcome, Report, check_report_path
 from bgmatte.settings import MatteSettings
 
 log = logging.getLogger(__name__)
@@ -36,8 +38,24 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[FrameOutcome, int, int], None]
 
 
+MAX_THREADS = 1024
+"""The most --threads accepts: far beyond any machine's cores, and below what crashes OpenImageIO."""
+
+
+def check_threads(count: int) -> None:
+    """Raise InputError("--threads", ...) unless ``count`` is a whole number from 1 to MAX_THREADS."""
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_THREADS:
+        raise InputError("--threads", f"must be a whole number from 1 to {MAX_THREADS} (a farm slot's cores), "
+                                      f"got {count!r}")
+
+
 def set_threads(count: int) -> None:
-    """Bound the CPU threads of torch, OpenCV and OpenImageIO to a farm slot's share."""
+    """Bound the CPU threads of torch, OpenCV and OpenImageIO to a farm slot's share.
+
+    Raises:
+        InputError: ("--threads", problem) for a count outside 1..MAX_THREADS.
+    """
+    check_threads(count)
     import cv2
     import OpenImageIO as oiio
 
@@ -67,7 +85,7 @@ class Matter:
 
     def __init__(self, model: str = "default", device: str = "auto", precision: str = "auto",
                  threads: int | None = None) -> None:
-        if threads:
+        if threads is not None:
             set_threads(threads)
         self.model = create_model(model, device=device, precision=precision)
         self.model_name = model
@@ -79,7 +97,13 @@ class Matter:
     def matte_frame(self, frame: np.ndarray, plate: np.ndarray, *, seg: np.ndarray | None = None,
                     neighbours: list[np.ndarray] | None = None, layers: tuple[str, ...] = (),
                     garbage: np.ndarray | None = None, core: np.ndarray | None = None) -> MatteResult:
-        """Matte one frame given as working-linear (ACEScg) arrays (H, W, 3); see pipeline.matte_arrays."""
+        """Matte one frame given as working-linear (ACEScg) arrays (H, W, 3); see pipeline.matte_arrays.
+
+        ``neighbours`` are the four full-resolution frames t-2k, t-k, t+k, t+2k (or None for a still).
+        """
+        if neighbours is not None:
+            size = working_shape(frame.shape[0], frame.shape[1], self.model.config.working_size)
+            neighbours = [working_linear(np.asarray(n, np.float32), size) for n in neighbours]
         inputs = FrameInputs(frame=np.ascontiguousarray(frame, np.float32),
                              plate=np.ascontiguousarray(plate, np.float32), seg=seg,
                              neighbours=neighbours, garbage=garbage, core=core)
@@ -88,7 +112,7 @@ class Matter:
     def matte_sequence(self, input: str, plate: str, output: str, *, frames: str | list[int] | None = None,
                        within: str | None = None, settings: MatteSettings | None = None,
                        skip_existing: bool = False, progress: ProgressCallback | None = None,
-                       cancel: threading.Event | None = None) -> Report:
+                       cancel: threading.Event | None = None, report_path: str | Path | None = None) -> Report:
         """Matte a frame sequence from files to premultiplied RGBA EXR files.
 
         Args:
@@ -97,12 +121,17 @@ class Matter:
             frames: a spec ("1001-1100x2", "1001,1005") or a list; None = every INPUT frame on disk.
             within: keep only the frames inside "START-END" (farm chunks).
             settings: what to do to each frame (colour, priors, layers...).
-            skip_existing: skip a frame whose output reads completely and was made with the same settings.
+            skip_existing: skip a frame whose output reads completely and was made with the same settings
+                from the same inputs (see bgmatte.fingerprint); any other frame is recomputed.
             progress: called after each frame with (outcome, frames finished, frames requested).
             cancel: set it to stop after the current frame; only complete frames stay on disk.
+            report_path: also write the report there as JSON (atomically). The path is checked with
+                the other pre-write checks (not an input or output of the run, folder writable...);
+                failing to write it at the end logs one error and makes the exit code 3.
 
         Returns:
-            The report; its exit_code is 0 when every frame was written or skipped, 3 when some failed.
+            The report; its exit_code is 0 when every frame was written or skipped, 3 when some failed
+            (or the report file could not be written).
 
         Raises:
             InputErrors: a check before writing failed (nothing was written).
@@ -110,6 +139,8 @@ class Matter:
         settings = settings or MatteSettings()
         started = time.perf_counter()
         plan = plan_run(input, plate, output, settings, frames=frames, within_spec=within)
+        if report_path is not None:
+            check_report_path(report_path, plan)
         fingerprint = settings.fingerprint(self.model_id, self.precision, __version__)
         attributes = {
             "bgmatte:version": __version__,
@@ -123,27 +154,33 @@ class Matter:
         report = Report(settings=asdict(settings), model=self.model_id, device=self.device)
         remove_stale_temps(plan.output.path(plan.frames[0]).parent)
         source = FrameSource(plan, settings, self.model.config.working_size)
+        signed = InputFingerprints(plan, settings, self.model_id, getattr(self.model, "weights_file", None))
         total = len(plan.frames)
         for index, frame in enumerate(plan.frames):
             if cancel is not None and cancel.is_set():
                 report.cancelled = True
                 break
-            outcome = self._one_frame(plan, source, frame, settings, attributes, fingerprint, skip_existing)
+            outcome = self._one_frame(plan, source, signed, frame, settings, attributes, fingerprint, skip_existing)
             report.frames.append(outcome)
             if progress is not None:
                 progress(outcome, index + 1, total)
         report.seconds_total = time.perf_counter() - started
+        if report_path is not None:
+            report.save(report_path)
         return report
 
-    def _one_frame(self, plan: RunPlan, source: FrameSource, frame: int, settings: MatteSettings,
-                   attributes: dict[str, str], fingerprint: str, skip_existing: bool) -> FrameOutcome:
+    def _one_frame(self, plan: RunPlan, source: FrameSource, signed: InputFingerprints, frame: int,
+                   settings: MatteSettings, attributes: dict[str, str], fingerprint: str,
+                   skip_existing: bool) -> FrameOutcome:
         target = plan.output.path(frame)
-        if skip_existing:
-            existing = read_complete(target)
-            if existing is not None and existing.get("bgmatte:fingerprint") == fingerprint:
-                return FrameOutcome(frame=frame, status="skipped", output=str(target))
         started = time.perf_counter()
         try:
+            if skip_existing:
+                existing = read_complete(target)
+                if (existing is not None and existing.get("bgmatte:fingerprint") == fingerprint
+                        and signed.unchanged(frame, existing)):
+                    return FrameOutcome(frame=frame, status="skipped", output=str(target))
+            inputs_attributes = signed.attributes(frame)  # before any of its pixels are read
             t0 = time.perf_counter()
             inputs = source.inputs(frame)
             read_seconds = time.perf_counter() - t0
@@ -155,17 +192,40 @@ class Matter:
                 layers["fg"] = plan.color.from_working(layers["fg"])
             rgba = np.concatenate([premult, result.alpha[..., None]], axis=-1)
             frame_attributes = dict(attributes)
+            frame_attributes.update(inputs_attributes)
             frame_attributes["bgmatte:plate_gain"] = " ".join(f"{g:.5f}" for g in result.gain)
+            frame_attributes["bgmatte:plate_gain_support"] = f"{result.gain_support:.3f}"
             write_matte(target, rgba, plan.canvas, plan.headers[frame], layers=layers,
                         attributes=frame_attributes, flatten=settings.flatten)
             write_seconds = time.perf_counter() - t0
-        except BgmatteError as error:  # a frame that fails mid-run fails alone (exit 3)
-            log.error("%s: %s", error.subject, error.problem)
+        except BgmatteError as error:  # a frame that fails mid-run fails alone (exit 3), with no output
+            problem = error.problem + _remove_stale_output(target)
+            log.error("%s: %s", error.subject, problem)
             return FrameOutcome(frame=frame, status="failed", output=str(target),
-                                seconds=time.perf_counter() - started, reason=f"{error.subject}: {error.problem}")
+                                seconds=time.perf_counter() - started, reason=f"{error.subject}: {problem}")
         stages = {"read+colour": read_seconds, **result.timings, "write": write_seconds}
         return FrameOutcome(frame=frame, status="done", output=str(target), seconds=time.perf_counter() - started,
-                            stages={k: round(v, 4) for k, v in stages.items()})
+                            stages={k: round(v, 4) for k, v in stages.items()},
+                            plate_gain=[round(float(g), 5) for g in result.gain],
+                            gain_support=round(result.gain_support, 3))
+
+
+def _remove_stale_output(target: Path) -> str:
+    """Remove an earlier run's output of a frame that just failed, so it is not taken for this run's.
+
+    The plan has checked that ``target`` is not an input; only a regular file is removed (one
+    ``unlink``, atomic: a reader sees the old file or none). Returns the note for the error line.
+    """
+    try:
+        if not target.is_file():
+            return ""
+        target.unlink()
+    except FileNotFoundError:
+        return ""
+    except OSError as error:
+        return f"; the previous output {target} could not be removed ({(error.strerror or str(error)).lower()}) " \
+               "and is stale"
+    return f"; removed the previous output {target}, which this run could not replace"
 
 
 def matte_sequence(input: str, plate: str, output: str, *, model: str = "default", device: str = "auto",

@@ -5,7 +5,8 @@ Example:
       -o 'out/matte.####.exr' --frames 1001-1024
 
 Exit codes: 0 every requested frame written or validly skipped; 2 a check before writing failed
-(nothing written); 3 some frames failed while processing (the others are written); 130 interrupted.
+(nothing written); 3 some frames failed while processing (the others are written), or the --report
+file could not be written at the end (the frames are); 130 interrupted.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import sys
 from bgmatte.report import FrameOutcome
 from bgmatte.settings import MatteSettings
 
-PROGRESS_MODES = ("auto", "bar", "json", "lines", "none")
+PROGRESS_MODES = ("auto", "bar", "json", "farm", "lines", "none")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     frames.add_argument("--frames", help="1001-1100, 1001-1100x2 or 1001,1005,1010-1020 (default: all on disk)")
     frames.add_argument("--within", metavar="START-END", help="keep only the requested frames in this range (farm chunks)")
     frames.add_argument("--skip-existing", action="store_true",
-                        help="skip frames whose output is complete and made with the same settings")
+                        help="skip frames whose output is complete and made with the same settings "
+                             "from the same inputs (frame, neighbours, plate, mattes, weights, OCIO config)")
     colour = parser.add_argument_group("colour")
     colour.add_argument("--colorspace", help="input colourspace (default: the config's scene_linear role)")
     colour.add_argument("--output-colorspace", help="output colourspace (default: the input's if scene-linear, "
@@ -44,21 +46,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     priors.add_argument("--garbage", metavar="PATTERN", help="garbage matte: where it is 1, alpha is forced to 0")
     priors.add_argument("--core", metavar="PATTERN", help="core matte: where it is 1, alpha is forced to 1")
     priors.add_argument("--align", default="none", choices=("none", "homography"),
-                        help="register the plate to each frame (hand-held shots); gain match is always on")
+                        help="register the plate to each frame (hand-held shots)")
+    priors.add_argument("--gain-match", default="auto", metavar="auto|off|R,G,B",
+                        help="the plate's exposure match: auto (estimated per frame, reported as the "
+                             "bgmatte:plate_gain header), off (gain 1), or a fixed gain, e.g. 1.02,1,0.98")
     model = parser.add_argument_group("model")
     model.add_argument("--model", default="default", help="registry name or weights file (default: shipped model)")
     model.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     model.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16"),
                        help="auto = fp16 on CUDA, fp32 on CPU")
-    model.add_argument("--threads", type=int, help="bound CPU threads (a farm slot's cores)")
+    model.add_argument("--threads", type=int, help="bound CPU threads (a farm slot's cores), 1 to 1024")
     out = parser.add_argument_group("output")
     out.add_argument("--layers", default="", help="extra layers, comma-separated: fg (straight colour), shadow")
     out.add_argument("--flatten", action="store_true", help="write onto the display window (for Blender)")
     out.add_argument("--repair-nonfinite", action="store_true",
                      help="replace NaN/Inf input pixels by 0 with a warning, instead of failing the frame")
-    out.add_argument("--report", metavar="FILE", help="write a JSON report: frames done, skipped, failed, s/frame")
+    out.add_argument("--report", metavar="FILE", help="write a JSON report: frames done, skipped, failed, s/frame "
+                                                      "(checked like an output: never an input or an output)")
     out.add_argument("--progress", default="auto", choices=PROGRESS_MODES,
-                     help="auto: a bar on a terminal, plain lines otherwise; json: one object per frame on stdout")
+                     help="auto: a bar on a terminal, plain lines otherwise; json: one object per frame on stdout; "
+                          "farm: json plus a 'Progress: N%%' line per frame (Deadline's task progress)")
     out.add_argument("--quiet", action="store_true", help="no progress output; errors and warnings only")
 
 
@@ -68,11 +75,17 @@ def settings_from_args(args: argparse.Namespace) -> MatteSettings:
     return MatteSettings(colorspace=args.colorspace, output_colorspace=args.output_colorspace, ocio=args.ocio,
                          seg=args.seg, motion=args.motion, motion_gap=args.motion_gap, garbage=args.garbage,
                          core=args.core, align=args.align, layers=layers, flatten=args.flatten,
-                         repair_nonfinite=args.repair_nonfinite)
+                         repair_nonfinite=args.repair_nonfinite, gain_match=args.gain_match)
 
 
 class ProgressPrinter:
-    """Prints finished frames: a bar on stderr, JSON objects on stdout, or fixed-format lines on stderr."""
+    """Prints finished frames: a bar on stderr, JSON objects on stdout, or fixed-format lines on stderr.
+
+    ``farm`` mode prints each JSON object followed by ``Progress: N%`` (N = frames finished in this
+    run, as a whole percentage), the line Deadline's CommandLine plugin reads as task progress.
+    A reader that goes away (``| head -1``, a closed log pipe) does not stop the run: printing stops,
+    matting goes on (see cli.guarded_streams).
+    """
 
     def __init__(self, mode: str) -> None:
         if mode == "auto":
@@ -81,12 +94,14 @@ class ProgressPrinter:
         self.bar = None
 
     def __call__(self, outcome: FrameOutcome, done: int, total: int) -> None:
-        if self.mode == "json":
+        if self.mode in ("json", "farm"):
             line = {"frame": outcome.frame, "done": done, "total": total, "status": outcome.status,
                     "seconds": round(outcome.seconds, 4), "output": outcome.output}
             if outcome.reason:
                 line["reason"] = outcome.reason
             print(json.dumps(line), flush=True)
+            if self.mode == "farm":
+                print(f"Progress: {100 * done // max(total, 1)}%", flush=True)
         elif self.mode == "lines":
             print(f"bgmatte: frame {outcome.frame} {outcome.status} {done}/{total} "
                   f"{outcome.seconds:.3f}s {outcome.output}", file=sys.stderr, flush=True)
@@ -127,11 +142,10 @@ def run(args: argparse.Namespace) -> int:
     printer = ProgressPrinter("none" if args.quiet else args.progress)
     try:
         report = matter.matte_sequence(args.input, args.plate, args.output, frames=args.frames, within=args.within,
-                                       settings=settings, skip_existing=args.skip_existing, progress=printer)
+                                       settings=settings, skip_existing=args.skip_existing, progress=printer,
+                                       report_path=args.report or None)
     finally:
         printer.close()
-    if args.report:
-        report.write_json(args.report)
     if printer.mode == "lines":
         print(f"bgmatte: total {len(report.done)} done, {len(report.skipped)} skipped, {len(report.failed)} failed, "
               f"{report.seconds_per_frame():.3f}s/frame, {report.seconds_total:.1f}s", file=sys.stderr)

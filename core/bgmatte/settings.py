@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 
 from bgmatte.errors import InputError
@@ -30,6 +31,8 @@ class MatteSettings:
         layers: extra EXR layers among "fg", "shadow".
         flatten: write onto the display window (Blender drops data-window offsets).
         repair_nonfinite: replace NaN/Inf pixels with 0 and warn, instead of failing the frame.
+        gain_match: the plate's exposure match: "auto" (estimated per frame), "off" (gain 1), or a
+            fixed per-channel gain "R,G,B" (e.g. "1.02,1,0.98") applied to the plate.
     """
 
     colorspace: str | None = None
@@ -44,8 +47,10 @@ class MatteSettings:
     layers: tuple[str, ...] = field(default_factory=tuple)
     flatten: bool = False
     repair_nonfinite: bool = False
+    gain_match: str = "auto"
 
     def __post_init__(self) -> None:
+        self.fixed_gain()
         if self.motion not in MOTION_MODES:
             raise InputError("--motion", f"expected one of {', '.join(MOTION_MODES)}, got {self.motion!r}")
         if self.align not in ALIGN_MODES:
@@ -55,6 +60,24 @@ class MatteSettings:
         unknown = [name for name in self.layers if name not in LAYER_NAMES]
         if unknown:
             raise InputError("--layers", f"unknown layer {unknown[0]!r}; choose from {', '.join(LAYER_NAMES)}")
+
+    def fixed_gain(self) -> tuple[float, float, float] | None:
+        """The plate gain that ``gain_match`` fixes, or None for "auto" (estimated per frame)."""
+        if self.gain_match == "auto":
+            return None
+        if self.gain_match == "off":
+            return (1.0, 1.0, 1.0)
+        parts = self.gain_match.split(",")
+        try:
+            values = [float(part) for part in parts]
+        except ValueError:
+            values = []
+        if len(values) == 1:
+            values = values * 3
+        if len(values) != 3 or not all(math.isfinite(v) and v > 0.0 for v in values):
+            raise InputError("--gain-match", f"expected auto, off, one gain or R,G,B positive gains, "
+                                             f"got {self.gain_match!r}")
+        return (values[0], values[1], values[2])
 
     def fingerprint(self, model_id: str, precision: str, version: str) -> str:
         """A short hash of everything that changes the pixels; --skip-existing compares it."""

@@ -21,6 +21,12 @@ log = logging.getLogger(__name__)
 
 BUILTIN_PREFIX = "ocio://"
 
+# What OCIO raises for a bad config: its own exception, and (not derived from it) a file that a
+# transform references but that is not there, e.g. a LUT missing next to the config.
+OCIO_ERRORS = (OCIO.Exception, OCIO.ExceptionMissingFile)
+_MISSING_FILE = re.compile(r"file reference '(?P<file>.+?)' could not be located\.?"
+                           r"(?:.*?attempts were made:\s*(?P<tried>.+?))?\.?\s*$", re.S)
+
 
 @dataclass(frozen=True)
 class ResolvedConfig:
@@ -106,8 +112,8 @@ def _load_file(path: str, mtime_ns: int) -> ResolvedConfig:
     """Parse one config file; `mtime_ns` is part of the cache key so an edited config is re-read."""
     try:
         config = OCIO.Config.CreateFromFile(path)
-    except OCIO.Exception as error:
-        raise InputError(path, f"not a readable OCIO config: {_short_reason(error)}") from None
+    except OCIO_ERRORS as error:
+        raise InputError(path, f"not a readable OCIO config: {ocio_problem(error)}") from None
     return ResolvedConfig(config, path)
 
 
@@ -116,6 +122,18 @@ def _builtin_names() -> str:
     versioned = [name for name, *_ in OCIO.BuiltinConfigRegistry().getBuiltinConfigs()]
     aliases = ", ".join(BUILTIN_PREFIX + name for name in ("default", "cg-config-latest", "studio-config-latest"))
     return f"{aliases} (and {len(versioned)} versioned names, e.g. {BUILTIN_PREFIX}{versioned[-1]})"
+
+
+def ocio_problem(error: Exception) -> str:
+    """One line for an OCIO error: a missing LUT (or other referenced file) is named with where OCIO looked."""
+    match = _MISSING_FILE.search(str(error))
+    if isinstance(error, OCIO.ExceptionMissingFile) or match:
+        if match is None:
+            return f"a file the config references is missing: {_short_reason(error)}"
+        tried = f" (looked for {match['tried'].strip()})" if match["tried"] else ""
+        return (f"the config references a file that is missing: '{match['file']}'{tried}; "
+                "put the LUT next to the config (or on its search_path) or fix the config")
+    return _short_reason(error)
 
 
 def _short_reason(error: Exception) -> str:

@@ -16,7 +16,7 @@ import logging
 import numpy as np
 import PyOpenColorIO as OCIO
 
-from bgmatte.color.config import ResolvedConfig, bundled_config
+from bgmatte.color.config import OCIO_ERRORS, ResolvedConfig, bundled_config, ocio_problem
 from bgmatte.color.encoding import WORKING_COLORSPACE
 from bgmatte.errors import InputError
 
@@ -156,8 +156,8 @@ class ColorPipeline:
         try:
             processor = _between(space_config, user_space, ours, WORKING_COLORSPACE, to_working)
             cpu = processor.getDefaultCPUProcessor()
-        except OCIO.Exception as error:
-            raise InputError(source, f"cannot convert {direction}: {error}") from None
+        except OCIO_ERRORS as error:
+            raise InputError(source, f"cannot convert {direction}: {ocio_problem(error)}") from None
         log.debug("processor %s: %s", direction, "no-op" if cpu.isNoOp() else "built")
         return None if cpu.isNoOp() else cpu
 
@@ -212,8 +212,8 @@ def _is_scene_linear(config: OCIO.Config, space: OCIO.ColorSpace, source: str) -
         return True  # the reference space itself; references are scene-linear in practice
     try:
         cpu = config.getProcessor(transform, direction).getDefaultCPUProcessor()
-    except OCIO.Exception as error:
-        raise InputError(source, f"cannot read colourspace '{space.getName()}': {error}") from None
+    except OCIO_ERRORS as error:
+        raise InputError(source, f"cannot read colourspace '{space.getName()}': {ocio_problem(error)}") from None
     single = _LINEARITY_PROBE.copy()
     double = _LINEARITY_PROBE * 2.0
     cpu.applyRGB(single)

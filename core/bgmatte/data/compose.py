@@ -15,7 +15,8 @@ A sample is a pure function of (seed, index). It is built in three steps:
    blur, noise, sub-pixel shift, small misalignment), the soft segmentation prior (from the true
    alpha by ``process_mask``, the automatic ``soft_segmentation``, or a missing/poor prior),
    motion cues (or four copies of the frame, as inference does for a still), and the network
-   encoding (``encode_for_network``).
+   encoding (``encode_for_network``) after the exposure normalisation that inference applies
+   (every image of the sample times ``exposure_scale`` of the plate given to the network).
 """
 from __future__ import annotations
 
@@ -27,10 +28,11 @@ import cv2
 import numpy as np
 
 from bgmatte.color.encoding import encode_for_network
+from bgmatte.color.exposure import exposure_scale
 from bgmatte.data.bank import Bank, ElementEntry, read_element, read_plate
 from bgmatte.data.textures import fractal_noise, smoothstep
 from bgmatte.priors.motion import motion_grey, stack_motion_cues
-from bgmatte.priors.plate_match import match_gain
+from bgmatte.priors.gain_match import match_gain
 from bgmatte.priors.resample import resize_area
 from bgmatte.priors.segmentation import process_mask, soft_segmentation
 
@@ -133,9 +135,11 @@ def network_sample(scene: Scene, rng: np.random.Generator) -> dict[str, np.ndarr
     plate = _perturbed_plate(rng, scene.plate, image, noise)
     alpha = np.clip(scene.alpha, 0.0, 1.0)
     fg = np.where(alpha[..., None] > 1e-3, scene.premult / np.maximum(alpha[..., None], 1e-3), 0.0)
+    # As inference (pipeline.network_inputs): the whole sample at the level its plate sets.
+    k = np.float32(exposure_scale(plate))
     # One encode call for every image of the sample (it is the costly part at this size).
     encoded = encode_for_network(np.stack([image, scene.frame, plate, scene.background, fg.astype(np.float32),
-                                           *neighbours]))
+                                           *neighbours]) * k)
     image_enc, image_clean, plate_enc, background, fg_enc = encoded[:5]
     # As inference does for a single image: four copies of the frame instead of neighbours.
     single_image = rng.uniform() < 0.3
@@ -394,7 +398,7 @@ def _perturbed_plate(rng: np.random.Generator, plate: np.ndarray, image: np.ndar
         plate = cv2.warpAffine(plate, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     plate = _sensor_noise(rng, plate.astype(np.float32), noise)
     if large_drift:
-        plate, _ = match_gain(image, plate)
+        plate, _, _ = match_gain(image, plate)
     return plate.astype(np.float32)
 
 

@@ -12,7 +12,9 @@ import math
 import torch
 from torch import Tensor
 
+from bgmatte.export.resample_twin import resize_area, working_shape
 from bgmatte.export.statistics_twin import median_rows
+from bgmatte.output import foreground
 
 
 def estimate_noise_floor(frame: Tensor, plate: Tensor, alpha: Tensor, background_alpha: float, samples: int,
@@ -53,19 +55,32 @@ def above_noise(excess: Tensor, sigma: Tensor, sigmas: float) -> Tensor:
 
 
 def premultiplied_foreground(frame: Tensor, plate: Tensor, alpha: Tensor, noise_floor: Tensor,
-                             background_alpha: float, sigmas: float) -> Tensor:
+                             background_alpha: float, sigmas: float, light_working_size: int, noise_alpha: float,
+                             samples: int, min_pixels: int, clip_sigmas: float, clip_iterations: int) -> Tensor:
     """Twin of ``foreground.premultiplied_foreground`` with a plate valid everywhere.
+
+    The added light over the background is the core's own ``foreground.additive_light`` of
+    area-downsampled copies.
 
     Args:
         frame, plate: (1, 3, H, W) float32 working linear frame I and gain-matched plate B.
         alpha: (1, 1, H, W) alpha in [0, 1].
         noise_floor: (3,) per-channel noise sigma of I - B.
-        background_alpha, sigmas: the core's BACKGROUND_ALPHA and NOISE_SIGMAS.
+        background_alpha, sigmas, light_working_size: the core's BACKGROUND_ALPHA, NOISE_SIGMAS
+            and LIGHT_WORKING_SIZE; the rest as in ``estimate_noise_floor``.
 
     Returns:
         (1, 3, H, W) float32 premultiplied working linear foreground.
     """
+    height, width = alpha.shape[2], alpha.shape[3]
+    small_height, small_width = working_shape(height, width, light_working_size)
+    frame_small = resize_area(frame, small_height, small_width)
+    plate_small = resize_area(plate, small_height, small_width)
+    alpha_small = resize_area(alpha, small_height, small_width)
+    noise_small = estimate_noise_floor(frame_small, plate_small, alpha_small, noise_alpha, samples, min_pixels,
+                                       clip_sigmas, clip_iterations)
+    light = foreground.additive_light(frame_small, plate_small, alpha_small, noise_small, height, width)
     residual = frame - plate
     weight = torch.clamp(1.0 - alpha * (1.0 / background_alpha), 0.0, 1.0)
-    kept = (residual - residual * above_noise(residual, noise_floor.view(1, 3, 1, 1), sigmas)) * weight
-    return alpha * plate + residual - kept
+    kept = torch.min(residual * above_noise(residual, noise_floor.view(1, 3, 1, 1), sigmas), light)
+    return alpha * plate + residual - (residual - kept) * weight

@@ -1,7 +1,8 @@
 """The exported graph: one packed [1, 6, H, W] tensor in, premultiplied RGBA [1, 4, H, W] out.
 
 What Nuke's Inference node runs. It repeats ``bgmatte.pipeline.matte_arrays`` for one still frame
-(``--seg auto --motion none``): the plate gain match, area downsampling to the working size, the
+(``--seg auto --motion none``): the exposure normalisation (``bgmatte.color.exposure``, the same
+torch function), the plate gain match, area downsampling to the working size, the
 network encoding, the automatic soft segmentation, motion = four copies of the frame's grey, the
 generator, the full-resolution refinement and the premultiplied foreground. NumPy/OpenCV steps run
 as their TorchScript twins (``*_twin`` modules); the encoding and the generator are the core's own.
@@ -20,13 +21,14 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from bgmatte.color import exposure
 from bgmatte.color.encoding import decode_from_network, encode_for_network, luminance
-from bgmatte.export import foreground_twin, gain_twin, refine_twin, segmentation_twin
+from bgmatte.export import foreground_twin, refine_twin, segmentation_twin
 from bgmatte.export.resample_twin import resize_area, working_shape
 from bgmatte.model import Generator
 from bgmatte.output import foreground
-from bgmatte.priors import motion, plate_match, segmentation
-from bgmatte.refine import uncertain
+from bgmatte.priors import gain_match, motion, segmentation
+from bgmatte.refine import noise_gate, uncertain
 from bgmatte.refine.guided_filter import guided_filter_coefficients
 
 INPUT_CHANNELS = 6
@@ -76,16 +78,13 @@ class MatteGraph(nn.Module):
         self.register_buffer("from_working", _matrix_weight(from_working))
         self.working_size = int(generator.config.working_size)
         self.motion_frames = motion.MOTION_FRAMES
-        self.gain_working_size = plate_match.GAIN_WORKING_SIZE
-        self.gain_dark_fraction = plate_match.GAIN_DARK_FRACTION
-        self.gain_sigmas = plate_match.GAIN_INLIER_SIGMAS
-        self.gain_min_tolerance = plate_match.GAIN_MIN_TOLERANCE
-        self.gain_iterations = plate_match.GAIN_MAX_ITERATIONS
+        self.exposure_working_size = exposure.EXPOSURE_WORKING_SIZE
+        self.gain_working_size = gain_match.GAIN_WORKING_SIZE
+        self.gain_confident_support = gain_match.GAIN_CONFIDENT_SUPPORT
+        self.gain_background_alpha = gain_match.BACKGROUND_ALPHA
+        self.gain_usable_cover = gain_match.USABLE_COVER
+        self.gain_rerun_change = gain_match.GAIN_RERUN_CHANGE
         self.difference_blur_fraction = segmentation.DIFFERENCE_BLUR_FRACTION
-        self.level_bins = segmentation.LEVEL_BINS
-        self.min_bin_pixels = segmentation.MIN_BIN_PIXELS
-        self.threshold_mads = segmentation.THRESHOLD_MADS
-        self.min_threshold = segmentation.MIN_THRESHOLD
         self.speck_fraction = segmentation.SPECK_AREA_FRACTION
         self.hole_fraction = segmentation.HOLE_AREA_FRACTION
         self.erode_fraction = segmentation.ERODE_FRACTION
@@ -104,6 +103,8 @@ class MatteGraph(nn.Module):
         self.noise_clip_iterations = foreground.NOISE_CLIP_ITERATIONS
         self.background_alpha = foreground.BACKGROUND_ALPHA
         self.noise_sigmas = foreground.NOISE_SIGMAS
+        self.light_working_size = foreground.LIGHT_WORKING_SIZE
+        self.gate_alpha = noise_gate.GATE_ALPHA
 
     def forward(self, x: Tensor) -> Tensor:
         """Matte one frame.
@@ -123,22 +124,45 @@ class MatteGraph(nn.Module):
         premult, alpha = self.matte_working(frame, plate)
         return torch.cat([F.conv2d(premult, self.from_working.float()), alpha], dim=1).to(x.dtype)
 
-    def matte_working(self, frame: Tensor, plate: Tensor) -> tuple[Tensor, Tensor]:
-        """``pipeline.matte_arrays`` for a still frame: (1, 3, H, W) ACEScg frame and plate ->
-        ((1, 3, H, W) premultiplied ACEScg foreground, (1, 1, H, W) alpha)."""
-        plate, gain = gain_twin.match_gain(frame, plate, self.gain_working_size, self.gain_dark_fraction,
-                                           self.gain_sigmas, self.gain_min_tolerance, self.gain_iterations)
-        height, width = working_shape(frame.shape[2], frame.shape[3], self.working_size)
+    def network_pass(self, frame: Tensor, plate: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
+        """``pipeline.network_inputs`` + ``run_generator`` for a still: gain-matched (1, 3, H, W) frame
+        and plate -> (1, 1, h, w) alpha and (1, 3, h, w) encoded foreground at the working size."""
         image_enc = encode_for_network(resize_area(frame, height, width))
         plate_enc = encode_for_network(resize_area(plate, height, width))
         seg = segmentation_twin.soft_segmentation(
-            image_enc, plate_enc, self.difference_blur_fraction, self.level_bins, self.min_bin_pixels,
-            self.threshold_mads, self.min_threshold, self.speck_fraction, self.hole_fraction,
+            image_enc, plate_enc, self.difference_blur_fraction, self.speck_fraction, self.hole_fraction,
             self.erode_fraction, self.dilate_fraction, self.blur_fraction)
         motion = luminance(image_enc).repeat(1, self.motion_frames, 1, 1)
         # Only the generator follows the module's dtype (half after Nuke's "Optimize for Speed and Memory").
         net = self.to_working.dtype
-        alpha_low, fg_enc = self.generator(image_enc.to(net), plate_enc.to(net), seg.to(net), motion.to(net))
+        return self.generator(image_enc.to(net), plate_enc.to(net), seg.to(net), motion.to(net))
+
+    def matte_working(self, frame: Tensor, plate: Tensor) -> tuple[Tensor, Tensor]:
+        """``pipeline.matte_arrays`` for a still frame: (1, 3, H, W) ACEScg frame and plate ->
+        ((1, 3, H, W) premultiplied ACEScg foreground, (1, 1, H, W) alpha)."""
+        # As pipeline.network_inputs: every step sees the frame and plate scaled by k (from the plate).
+        level_height, level_width = working_shape(plate.shape[2], plate.shape[3], self.exposure_working_size)
+        plate_level = resize_area(plate, level_height, level_width)
+        k = exposure.scale_for_level(exposure.plate_level(plate_level, torch.ones_like(plate_level[:, 0:1])))
+        frame = frame * k
+        plate = plate * k
+        gain_height, gain_width = working_shape(frame.shape[2], frame.shape[3], self.gain_working_size)
+        frame_small = resize_area(frame, gain_height, gain_width)[0].reshape(3, -1).t()
+        plate_small = resize_area(plate, gain_height, gain_width)[0].reshape(3, -1).t()
+        usable = torch.ones(frame_small.shape[0], dtype=frame.dtype, device=frame.device)
+        gain, support = gain_match.estimate_gain(frame_small, plate_small, usable)
+        height, width = working_shape(frame.shape[2], frame.shape[3], self.working_size)
+        alpha_low, fg_enc = self.network_pass(frame, plate * gain.view(1, 3, 1, 1), height, width)
+        if support < self.gain_confident_support:
+            # As pipeline.second_gain: re-estimate on the background the first pass found.
+            background = (alpha_low.float() < self.gain_background_alpha).to(frame.dtype)
+            covered = resize_area(background, gain_height, gain_width).reshape(-1) >= self.gain_usable_cover
+            second, second_support = gain_match.estimate_gain(frame_small, plate_small, covered.to(frame.dtype))
+            change = torch.abs(torch.log(second.double() / gain.double())).max()
+            if second_support > 0.0 and float(change) > self.gain_rerun_change:
+                gain = second
+                alpha_low, fg_enc = self.network_pass(frame, plate * gain.view(1, 3, 1, 1), height, width)
+        plate = plate * gain.view(1, 3, 1, 1)
         alpha_low = alpha_low.float()
         fg_low = decode_from_network(fg_enc.float())
         guide, level = refine_twin.refine_guide(frame, plate, height, width, self.min_level)
@@ -152,6 +176,10 @@ class MatteGraph(nn.Module):
         noise = foreground_twin.estimate_noise_floor(frame, plate, alpha, self.noise_alpha, self.noise_samples,
                                                      self.noise_min_pixels, self.noise_clip_sigmas,
                                                      self.noise_clip_iterations)
+        alpha = refine_twin.gate_small_alpha(alpha, frame, plate, noise, self.gate_alpha)
         premult = foreground_twin.premultiplied_foreground(frame, plate, alpha, noise, self.background_alpha,
-                                                           self.noise_sigmas)
-        return premult, alpha
+                                                           self.noise_sigmas, self.light_working_size,
+                                                           self.noise_alpha, self.noise_samples,
+                                                           self.noise_min_pixels, self.noise_clip_sigmas,
+                                                           self.noise_clip_iterations)
+        return premult * (1.0 / k), alpha

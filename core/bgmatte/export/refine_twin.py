@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from bgmatte.export.filter_twin import dilate_square
 from bgmatte.export.resample_twin import resize_area
+from bgmatte.refine import noise_gate, uncertain
 
 
 def _dot3(x: Tensor, y: Tensor) -> Tensor:
@@ -30,7 +31,7 @@ def uncertain_band(alpha_low: Tensor, low: float, high: float, dilation: int) ->
 
 def refine_guide(frame: Tensor, plate: Tensor, height: int, width: int, min_level: float) -> tuple[Tensor, float]:
     """The guided filter's guide as the core builds it: the plate difference at the working size over
-    the frame's mean level.
+    the frame's mean level (``refine.uncertain.frame_level``, the core's own function).
 
     Args:
         frame: (1, 3, H, W) float32 working linear frame.
@@ -42,7 +43,7 @@ def refine_guide(frame: Tensor, plate: Tensor, height: int, width: int, min_leve
         ((1, 3, h, w) float64 guide, the level as a float).
     """
     frame_low = resize_area(frame, height, width)
-    level = max(float(frame_low.mean()), min_level)
+    level = uncertain.frame_level(frame_low, min_level)
     difference_low = frame_low - resize_area(plate, height, width)
     return difference_low.double() / level, level
 
@@ -80,3 +81,24 @@ def refine_alpha(alpha_low: Tensor, frame: Tensor, plate: Tensor, fg_low: Tensor
     confidence = spread2 / (spread2 + (contrast_scale * level) ** 2)
     estimate = confidence * projected + (1.0 - confidence) * guided
     return torch.where(weight > 0, upsampled + weight * (estimate - upsampled), upsampled)
+
+
+def gate_small_alpha(alpha: Tensor, frame: Tensor, plate: Tensor, noise: Tensor, gate_alpha: float) -> Tensor:
+    """Twin of ``noise_gate.gate_small_alpha`` (dense): (1, 1, H, W) alpha with its unsupported small values faded.
+
+    Args:
+        alpha: (1, 1, H, W) alpha; frame, plate: (1, 3, H, W) working linear; noise: (3,) sigma of I - B.
+        gate_alpha: the core's GATE_ALPHA.
+    """
+    height, width = plate.shape[2], plate.shape[3]
+    padded = torch.cat([plate[:, :, :, :1], plate, plate[:, :, :, -1:]], dim=3)
+    padded = torch.cat([padded[:, :, :1], padded, padded[:, :, -1:]], dim=2)
+    step = torch.zeros_like(plate)
+    for dy in range(-1, 2):
+        for dx in range(-1, 2):
+            if dy != 0 or dx != 0:
+                neighbour = padded[:, :, 1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
+                step = torch.max(step, torch.abs(neighbour - plate))
+    strength = noise_gate.gate_strength(frame - plate, step, noise, 1)
+    small = (alpha > 0.0) & (alpha < gate_alpha)
+    return torch.where(small, alpha * strength.unsqueeze(1), alpha)

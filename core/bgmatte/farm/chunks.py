@@ -4,12 +4,17 @@ Pure functions, no scheduler: the back ends (OpenCue, Deadline) only put a sched
 tokens into ``chunk_command`` and write the result in their own file format. Every chunk gets the
 whole ``--frames`` spec plus ``--within START-END`` from the scheduler's tokens, so stepped and
 listed specs chunk correctly and a too-large end token on a short last chunk does no harm.
+
+What changes a chunk's pixels travels with the job: the OCIO config the submitting shell resolved
+(``--ocio``, else ``$OCIO``, else bgmatte's bundled config) is pinned as an absolute ``--ocio`` in
+the command and as ``OCIO`` in the job's environment, so no worker falls back to its own. A
+``--report FILE`` becomes one report per chunk, ``FILE`` with ``.START-END`` before its extension.
 """
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import NamedTuple
@@ -31,6 +36,12 @@ DEADLINE_TOKENS = FrameTokens("<STARTFRAME>", "<ENDFRAME>")
 # Options that bgmatte submit sets on every chunk (a user value would fight the farm's), each with
 # whether it takes a value.
 FARM_OWNED_OPTIONS = {"--within": True, "--threads": True, "--progress": True, "--skip-existing": False}
+# The progress mode of every chunk: JSON objects for log parsers plus the "Progress: N%" lines
+# Deadline's CommandLine plugin turns into task progress.
+FARM_PROGRESS = "farm"
+# The most cores a chunk may reserve: its --threads, which bgmatte matte bounds the same way.
+MAX_CORES = 1024
+DEFAULT_GPU_MEMORY_GB = 8
 
 # Matte options whose value is a path, with a test of whether a given value is one.
 # Farm workers do not share the submitter's working folder, so these are made absolute.
@@ -43,6 +54,8 @@ _PATH_OPTIONS = {
     "--model": lambda value: "/" in value or "\\" in value or value.endswith(".pt"),
 }
 _REQUIRED = {"--plate": "PLATE", "-o": "OUTPUT", "--frames": "SPEC"}
+# Path options the job holds itself: --ocio is pinned for every chunk, --report made per chunk.
+_KEPT_APART = ("--ocio", "--report")
 _ALIASES = {"--output": "-o"}
 _NAME_TOKEN = re.compile(r"[#@%$]")
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -63,6 +76,12 @@ class FarmJob:
         chunk: frames per chunk (one scheduler task).
         cores: CPU cores reserved per chunk; also the chunk's ``--threads``.
         memory_gb: memory reserved per chunk, in GB.
+        ocio: the OCIO config every chunk uses (absolute path or ``ocio://`` name), pinned as
+            ``--ocio`` and as ``OCIO`` in ``environment``; None only for jobs built by hand.
+        report: absolute ``--report`` path the user gave; each chunk writes its own (chunk_report_path).
+        gpus: GPUs reserved per chunk (1 with ``--device cuda``, else 0).
+        gpu_memory_gb: GPU memory reserved per chunk when ``gpus`` is set, in GB.
+        environment: (name, value) pairs every chunk's process gets.
     """
 
     name: str
@@ -75,6 +94,11 @@ class FarmJob:
     chunk: int
     cores: int
     memory_gb: int
+    ocio: str | None = None
+    report: str | None = None
+    gpus: int = 0
+    gpu_memory_gb: int = 0
+    environment: tuple[tuple[str, str], ...] = ()
 
     @property
     def frame_range(self) -> str:
@@ -125,10 +149,11 @@ def chunk_command(job: FarmJob, tokens: FrameTokens) -> list[str]:
 
     Returns:
         ``[executable, "matte", INPUT, "--plate", PLATE, "-o", OUTPUT, "--frames", RANGE,
-        "--within", "START-END", "--threads", N, "--skip-existing", "--progress", "json", ...]``
-        followed by the user's other matte options.
+        "--within", "START-END", "--threads", N, "--skip-existing", "--progress", "farm",
+        "--ocio", CONFIG, ...]`` followed by the user's other matte options and, when the user
+        asked for one, ``--report`` with the chunk's own path (chunk_report_path).
     """
-    return [
+    argv = [
         job.executable, "matte", job.input,
         "--plate", job.plate,
         "-o", job.output,
@@ -136,9 +161,27 @@ def chunk_command(job: FarmJob, tokens: FrameTokens) -> list[str]:
         "--within", f"{tokens.start}-{tokens.end}",
         "--threads", str(job.cores),
         "--skip-existing",
-        "--progress", "json",
-        *job.matte_options,
+        "--progress", FARM_PROGRESS,
     ]
+    if job.ocio is not None:
+        argv += ["--ocio", job.ocio]
+    argv += job.matte_options
+    if job.report is not None:
+        argv += ["--report", chunk_report_path(job.report, tokens)]
+    return argv
+
+
+def chunk_report_path(report: str, tokens: FrameTokens) -> str:
+    """The report path of one chunk: ``.START-END`` (the scheduler's tokens) before the extension.
+
+    ``/show/out/run.json`` -> ``/show/out/run.#FRAME_START#-#FRAME_END#.json`` on OpenCue, so each
+    chunk writes its own report and none overwrites another's. POSIX and Windows paths both work.
+    """
+    cut = max(report.rfind("/"), report.rfind("\\")) + 1
+    folder, name = report[:cut], report[cut:]
+    dot = name.rfind(".")
+    stem, extension = (name[:dot], name[dot:]) if dot > 0 else (name, "")
+    return f"{folder}{stem}.{tokens.start}-{tokens.end}{extension}"
 
 
 def is_absolute_anywhere(value: str) -> bool:
@@ -176,12 +219,19 @@ def farm_job(
     cores: int,
     memory_gb: int,
     name: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    gpu_memory_gb: int = DEFAULT_GPU_MEMORY_GB,
 ) -> FarmJob:
     """Read ``INPUT --plate PLATE -o OUTPUT --frames SPEC [matte options]`` into a FarmJob.
 
     Checks lightly (the farm runs the real checks): INPUT, --plate, -o and --frames are present,
     the frame spec reads, no farm-owned option is given; path values become absolute against
-    ``cwd``. Other options pass through verbatim.
+    ``cwd``. Other options pass through verbatim. The OCIO config is pinned (``--ocio``, else
+    ``$OCIO`` of ``environ``, else the bundled config's path), ``--report`` is kept apart for
+    per-chunk paths, and ``--device cuda`` reserves one GPU with ``gpu_memory_gb``.
+
+    Args:
+        environ: the submitting shell's environment; None = ``os.environ``.
 
     Raises:
         InputErrors: one entry per problem, subject = the option (or INPUT).
@@ -196,6 +246,7 @@ def farm_job(
         input_pattern = absolute_path(tokens.pop(0), cwd)
 
     required: dict[str, str] = {}
+    kept: dict[str, str] = {}
     options: list[str] = []
     while tokens:
         token = tokens.pop(0)
@@ -218,6 +269,8 @@ def farm_job(
             continue
         if option in _REQUIRED:
             required[option] = value
+        elif option in _KEPT_APART:
+            kept[option] = absolute_path(value, cwd) if _PATH_OPTIONS[option](value) else value
         elif _PATH_OPTIONS[option](value):
             options += [option, absolute_path(value, cwd)]
         else:
@@ -238,6 +291,8 @@ def farm_job(
         raise InputErrors(problems)
 
     output = absolute_path(required["-o"], cwd)
+    ocio = kept.get("--ocio") or _pinned_ocio(os.environ if environ is None else environ, cwd)
+    gpus = 1 if _option_value(options, "--device") == "cuda" else 0
     return FarmJob(
         name=name or default_job_name(output),
         executable=executable,
@@ -249,4 +304,30 @@ def farm_job(
         chunk=chunk,
         cores=cores,
         memory_gb=memory_gb,
+        ocio=ocio,
+        report=kept.get("--report"),
+        gpus=gpus,
+        gpu_memory_gb=gpu_memory_gb if gpus else 0,
+        environment=(("OCIO", ocio),),
     )
+
+
+def _pinned_ocio(environ: Mapping[str, str], cwd: Path) -> str:
+    """The config a run in the submitting shell would use without --ocio: $OCIO, else the bundled one."""
+    value = environ.get("OCIO", "")
+    if value:
+        return value if value.startswith("ocio://") else absolute_path(value, cwd)
+    from bgmatte.color.config import bundled_config_path
+
+    return os.path.abspath(bundled_config_path())
+
+
+def _option_value(options: Sequence[str], name: str) -> str | None:
+    """The value of ``name`` in an argv list (``--name VALUE`` or ``--name=VALUE``); the last one wins."""
+    value = None
+    for i, token in enumerate(options):
+        if token == name and i + 1 < len(options):
+            value = options[i + 1]
+        elif token.startswith(name + "="):
+            value = token.split("=", 1)[1]
+    return value

@@ -10,10 +10,15 @@ every chunk verbatim (relative paths made absolute, since workers do not share y
 Each chunk runs the absolute path of this bgmatte executable:
 
   /abs/bgmatte matte INPUT --plate PLATE -o OUTPUT --frames SPEC --within START-END
-                     --threads CORES --skip-existing --progress json [matte options]
+                     --threads CORES --skip-existing --progress farm --ocio CONFIG [matte options]
 
 where START-END are the scheduler's frame tokens (OpenCue #FRAME_START#-#FRAME_END#, Deadline
 <STARTFRAME>-<ENDFRAME>). --frames takes 1001-1100, 1001-1100x2 or 1001,1005,1010-1020.
+CONFIG is the OCIO config this shell resolves (--ocio, else $OCIO, else bgmatte's bundled one),
+made absolute and also set as OCIO in the job's environment, so every worker uses the same.
+--report FILE gives one report per chunk: FILE with .START-END before its extension.
+--progress farm prints the JSON progress objects plus 'Progress: N%' lines (Deadline's task
+progress). With --device cuda the OpenCue layer reserves a GPU (--gpu-memory GB of its memory).
 --dry-run DIR writes the job files (OpenCue job spec XML, Deadline job and plugin info) without
 contacting a farm. OpenCue submission uses pyoutline (pip install 'bgmatte[farm]') and the
 Cuebot from $CUEBOT_HOSTS; Deadline submission needs deadlinecommand on PATH.
@@ -28,7 +33,7 @@ from pathlib import Path
 
 from bgmatte.errors import InputError, InputErrors
 from bgmatte.farm import deadline, opencue
-from bgmatte.farm.chunks import farm_job, is_absolute_anywhere
+from bgmatte.farm.chunks import DEFAULT_GPU_MEMORY_GB, MAX_CORES, farm_job, is_absolute_anywhere
 
 MATTE_METAVAR = "INPUT --plate PLATE -o OUTPUT --frames SPEC [matte options]"
 
@@ -44,11 +49,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _cores(text: str) -> int:
+    """argparse type: cores per chunk, 1 to MAX_CORES (each chunk's --threads)."""
+    value = _positive_int(text)
+    if value > MAX_CORES:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_CORES} (it is each chunk's --threads), got {value}")
+    return value
+
+
 COMMON_OPTIONS = (
     ("--chunk", dict(type=_positive_int, default=10, metavar="N",
                      help="frames per chunk (one farm task); default 10")),
-    ("--cores", dict(type=_positive_int, default=4, metavar="N",
-                     help="CPU cores reserved per chunk, also passed as its --threads; default 4")),
+    ("--cores", dict(type=_cores, default=4, metavar="N",
+                     help=f"CPU cores reserved per chunk, also passed as its --threads (1 to {MAX_CORES}); default 4")),
     ("--memory", dict(type=_positive_int, default=16, metavar="GB",
                       help="memory reserved per chunk in GB; default 16")),
     ("--dry-run", dict(type=Path, metavar="DIR",
@@ -61,6 +74,9 @@ FARM_OPTIONS = {
     "opencue": (
         ("--show", dict(metavar="SHOW", help="OpenCue show; default $SHOW, else pyoutline's config")),
         ("--shot", dict(metavar="SHOT", help="OpenCue shot; default $SHOT, else pyoutline's config")),
+        ("--gpu-memory", dict(type=_positive_int, default=DEFAULT_GPU_MEMORY_GB, metavar="GB",
+                              help="GPU memory reserved per chunk with --device cuda (one GPU); "
+                                   f"default {DEFAULT_GPU_MEMORY_GB}")),
     ),
     "deadline": (
         ("--pool", dict(metavar="POOL", help="Deadline pool; default the repository's")),
@@ -122,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run is not None and args.dry_run.exists() and not args.dry_run.is_dir():
         raise InputError(args.dry_run, "exists and is not a folder; --dry-run needs a folder")
     job = farm_job(args.matte_args, executable=_executable(args.executable), cwd=Path.cwd(),
-                   chunk=args.chunk, cores=args.cores, memory_gb=args.memory, name=args.name)
+                   chunk=args.chunk, cores=args.cores, memory_gb=args.memory, name=args.name,
+                   gpu_memory_gb=getattr(args, "gpu_memory", DEFAULT_GPU_MEMORY_GB))
 
     if args.farm == "opencue":
         if args.dry_run is not None:

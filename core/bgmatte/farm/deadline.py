@@ -20,12 +20,13 @@ logger = logging.getLogger(__name__)
 
 
 def job_info(job: FarmJob, pool: str | None = None, group: str | None = None) -> dict[str, str]:
-    """The job info entries: CommandLine plugin, name, frames, chunk size, and the reservation.
+    """The job info entries: CommandLine plugin, name, frames, chunk size, environment, reservation.
 
     Deadline has no per-task core or memory reservation in a job info file: ``ConcurrentTasks=1``
     keeps one chunk per worker, the chunk's ``--threads`` bounds its CPU use, and the cores and
-    memory are recorded as extra info (``bgmatte_cores``, ``bgmatte_memory_gb``) for a pool, group
-    or event plugin to route on.
+    memory are recorded as extra info (``bgmatte_cores``, ``bgmatte_memory_gb``, with ``--device
+    cuda`` also ``bgmatte_gpus``) for a pool, group or event plugin to route on. The job's
+    environment (``EnvironmentKeyValueN``) pins the OCIO config the submitter resolved.
     """
     info = {
         "Plugin": "CommandLine",
@@ -38,6 +39,10 @@ def job_info(job: FarmJob, pool: str | None = None, group: str | None = None) ->
         "ExtraInfoKeyValue0": f"bgmatte_cores={job.cores}",
         "ExtraInfoKeyValue1": f"bgmatte_memory_gb={job.memory_gb}",
     }
+    if job.gpus:
+        info["ExtraInfoKeyValue2"] = f"bgmatte_gpus={job.gpus}"
+    for index, (key, value) in enumerate(job.environment):
+        info[f"EnvironmentKeyValue{index}"] = f"{key}={value}"
     if pool:
         info["Pool"] = pool
     if group:

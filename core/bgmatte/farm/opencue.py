@@ -44,6 +44,10 @@ def _import_pyoutline():
 def build_launcher(job: FarmJob, show: str | None = None, shot: str | None = None):
     """A pyoutline ``OutlineLauncher`` for ``job``: one Shell layer with its range, chunk and reservation.
 
+    The layer's environment carries ``job.environment`` (the pinned ``OCIO``); with ``--device cuda``
+    it also reserves ``job.gpus`` GPUs and ``job.gpu_memory_gb`` of GPU memory (pyoutline's ``gpus``
+    and ``gpu_memory`` layer arguments, job spec 1.12 and later).
+
     Args:
         job: the farm job.
         show: OpenCue show; None = pyoutline's default (``$SHOW``, else its config).
@@ -51,6 +55,7 @@ def build_launcher(job: FarmJob, show: str | None = None, shot: str | None = Non
     """
     outline = _import_pyoutline()
     job_outline = outline.Outline(job.name, show=show, shot=shot)
+    reservation = {"gpus": job.gpus, "gpu_memory": f"{job.gpu_memory_gb}g"} if job.gpus else {}
     layer = outline.modules.shell.Shell(
         LAYER_NAME,
         command=command_line(job),
@@ -58,6 +63,8 @@ def build_launcher(job: FarmJob, show: str | None = None, shot: str | None = Non
         chunk=job.chunk,
         cores=job.cores,
         memory=f"{job.memory_gb}g",
+        env=dict(job.environment),
+        **reservation,
     )
     job_outline.add_layer(layer)
     return outline.cuerun.OutlineLauncher(job_outline)
@@ -81,9 +88,12 @@ def write_dry_run(job: FarmJob, folder: Path, show: str | None = None, shot: str
     spec_path = folder / f"{job.name}.opencue.xml"
     command_path = folder / f"{job.name}.command.txt"
     spec_path.write_text(spec, encoding="utf-8")
+    gpus = f", {job.gpus} GPU with {job.gpu_memory_gb} GB" if job.gpus else ""
+    environment = "".join(f"# environment: {key}={value}\n" for key, value in job.environment)
     command_path.write_text(
         f"# OpenCue job {job.name}: frames {job.frame_range} ({len(job.frames)} frames) in "
-        f"{len(chunks)} chunks of up to {job.chunk}; each reserves {job.cores} cores and {job.memory_gb} GB\n"
+        f"{len(chunks)} chunks of up to {job.chunk}; each reserves {job.cores} cores and {job.memory_gb} GB"
+        f"{gpus}\n{environment}"
         f"{command_line(job)}\n",
         encoding="utf-8",
     )

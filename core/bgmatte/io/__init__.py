@@ -8,11 +8,13 @@ from bgmatte.io.exr import (
     check_finite,
     read_header,
     read_mask,
+    read_mask_matched,
     read_rgb,
+    read_rgb_matched,
     repair_nonfinite,
     rgb_channels,
 )
-from bgmatte.io.windows import Window
+from bgmatte.io.windows import Window, fill_outside, matched_data_window
 from bgmatte.io.write import read_complete, write_matte
 
 __all__ = [
@@ -22,10 +24,14 @@ __all__ = [
     "atomic_output",
     "check_finite",
     "check_writable",
+    "fill_outside",
+    "matched_data_window",
     "read_complete",
     "read_header",
     "read_mask",
+    "read_mask_matched",
     "read_rgb",
+    "read_rgb_matched",
     "remove_stale_temps",
     "repair_nonfinite",
     "rgb_channels",

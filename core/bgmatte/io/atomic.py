@@ -3,10 +3,15 @@
 A reader (a comp, --skip-existing, a farm retry) therefore sees either the old file or the complete
 new one, never half a frame. Temps are named ``.<name>.<host>-<pid>.tmp<suffix>`` (e.g.
 ``.matte.1001.exr.node7-4242.tmp.exr``): hidden, unique per host and process, and ending in the real
-extension so OpenImageIO picks the format from the name.
+extension so OpenImageIO picks the format from the name. When that name would exceed the file
+system's name limit (NAME_MAX, 255 bytes on most), the ``<name>`` part is cut and a hash of the
+whole name added (``.<start of name>~<hash>.<host>-<pid>.tmp<suffix>``), so every legal target
+name has a temp that fits. ``check_target`` tells before a run whether a target can be written.
 """
 from __future__ import annotations
 
+import errno
+import hashlib
 import logging
 import os
 import re
@@ -24,14 +29,132 @@ log = logging.getLogger(__name__)
 _TEMP_NAME = re.compile(r"\.(?P<target>.+)\.(?P<host>[^.]+)-(?P<pid>\d+)\.tmp(?:\.[^.]+)?")
 
 
+# Used where the file system cannot be asked (e.g. no ancestor folder can be queried).
+DEFAULT_NAME_MAX = 255
+DEFAULT_PATH_MAX = 4096
+# A temp keeps the target's extension only when it is this short (OpenImageIO needs ".exr").
+_MAX_TEMP_SUFFIX = 16
+_HOST_MAX = 63
+
+
 def _host() -> str:
-    """This machine's short host name, safe inside a file name (no dots, no separators)."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname().split(".")[0]) or "host"
+    """This machine's short host name, safe inside a file name (no dots, no separators, at most 63 chars)."""
+    return (re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname().split(".")[0]) or "host")[:_HOST_MAX]
 
 
-def temp_path_for(path: Path) -> Path:
-    """The temp file that stands in for ``path`` while this process writes it."""
-    return path.with_name(f".{path.name}.{_host()}-{os.getpid()}.tmp{path.suffix}")
+def _limit(folder: Path, name: str, default: int) -> int:
+    """A pathconf limit of ``folder`` (or of its nearest existing ancestor), else ``default``."""
+    probe = Path(os.path.abspath(folder))
+    while True:
+        try:
+            return int(os.pathconf(probe, name))
+        except (OSError, ValueError, AttributeError):
+            if probe == probe.parent:
+                return default
+            probe = probe.parent
+
+
+def name_max(folder: str | Path) -> int:
+    """The longest file name in bytes that ``folder``'s file system allows (255 where it cannot say)."""
+    return _limit(Path(folder), "PC_NAME_MAX", DEFAULT_NAME_MAX)
+
+
+def _bytes(text: str) -> int:
+    return len(os.fsencode(text))
+
+
+def temp_path_for(path: Path, limit: int | None = None) -> Path:
+    """The temp file that stands in for ``path`` while this process writes it.
+
+    Args:
+        path: the target file.
+        limit: the name limit in bytes; None asks the target folder's file system.
+    """
+    path = Path(path)
+    suffix = path.suffix if _bytes(path.suffix) <= _MAX_TEMP_SUFFIX else ""
+    tail = f".{_host()}-{os.getpid()}.tmp{suffix}"
+    name = f".{path.name}{tail}"
+    limit = name_max(path.parent) if limit is None else limit
+    if _bytes(name) <= limit:
+        return path.with_name(name)
+    digest = hashlib.sha1(os.fsencode(path.name)).hexdigest()[:10]
+    room = max(limit - _bytes(f".~{digest}{tail}"), 0)
+    start = os.fsencode(path.name)[:room].decode("utf-8", errors="ignore")
+    return path.with_name(f".{start}~{digest}{tail}")
+
+
+def check_target(path: str | Path, what: str = "output", check_file: bool = True) -> None:
+    """Check that ``path`` can be written atomically, before anything is written.
+
+    Every part of the path must fit the file system's name limit (NAME_MAX), the path and its temp
+    file its path limit (PATH_MAX); no folder on the way may be a file, a symlink loop or a broken
+    symlink; the target must not be a folder or a symlink loop. The folder need not exist yet.
+    Only metadata is read (a few stat calls), so it is cheap enough to run for every frame.
+
+    Args:
+        path: the file to be written.
+        what: how the message names it ("output", "report").
+        check_file: also look at the target itself (a folder or a link loop there is refused).
+
+    Raises:
+        InputError: (path, problem) naming the first problem found.
+    """
+    path = Path(path)
+    limit = _check_name_lengths(path, path, what, last_is_file=True)
+    path_limit = _limit(path.parent, "PC_PATH_MAX", DEFAULT_PATH_MAX)
+    longest = max(_bytes(os.path.abspath(path)), _bytes(os.path.abspath(temp_path_for(path, limit))))
+    if longest >= path_limit:
+        raise InputError(path, f"{what} path is {longest} bytes with its temp file; the file system allows "
+                               f"{path_limit - 1}: use a shorter folder or name")
+    _check_folder_chain(path.parent, path, what)
+    if not check_file:
+        return
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise InputError(path, f"{what} is a symlink loop; remove the link or choose another path") from None
+        raise InputError(path, f"cannot use the {what} path: {_reason(error)}") from None
+    if os.path.isdir(path):
+        raise InputError(path, f"{what} is a folder; give a file path")
+
+
+def _check_name_lengths(path: Path, subject: Path, what: str, last_is_file: bool) -> int:
+    """Raise InputError when a part of ``path`` is longer than NAME_MAX; returns the limit."""
+    limit = name_max(path.parent)
+    for index, part in enumerate(path.parts):
+        size = _bytes(part)
+        if size > limit:
+            is_file = last_is_file and index == len(path.parts) - 1
+            kind = "file name" if is_file else f"folder name {part[:24]}..."
+            raise InputError(subject, f"{what} {kind} is {size} bytes; the file system allows at most {limit}")
+    return limit
+
+
+def _check_folder_chain(folder: Path, target: Path, what: str) -> None:
+    """Raise InputError when the nearest existing folder on the way to ``target`` is not a usable folder."""
+    probe = folder
+    while True:
+        try:
+            os.stat(probe)
+        except FileNotFoundError:
+            if os.path.islink(probe):
+                raise InputError(target, f"{what} folder {probe} is a broken symlink") from None
+            if probe == probe.parent:
+                return
+            probe = probe.parent
+            continue
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise InputError(target, f"{what} folder {probe} is a symlink loop") from None
+            if error.errno == errno.ENOTDIR:
+                raise InputError(target, f"{what} folder {probe}: part of it is a file, not a folder") from None
+            raise InputError(target, f"cannot use the {what} folder {probe}: {_reason(error)}") from None
+        if not os.path.isdir(probe):
+            raise InputError(target, f"{what} folder {probe} is a file, not a folder")
+        return
 
 
 @contextmanager
@@ -71,6 +194,8 @@ def check_writable(folder: str | Path) -> None:
         InputError: (folder, problem) when the folder is a file or cannot be written.
     """
     folder = Path(folder)
+    _check_name_lengths(folder, folder, "output", last_is_file=False)
+    _check_folder_chain(folder, folder, "output")
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent

@@ -15,7 +15,8 @@ import numpy as np
 import OpenImageIO as oiio
 
 from bgmatte.errors import FrameError, InputError
-from bgmatte.io.windows import Window
+from bgmatte.fingerprint import open_regular, stat_regular
+from bgmatte.io.windows import Window, matched_data_window
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,33 @@ def read_mask(path: str | Path, canvas: Window) -> np.ndarray:
         return _read_channels(image, spec, (channel,), canvas, path)[..., 0]
 
 
+def read_rgb_matched(path: str | Path, canvas: Window, display: Window) -> tuple[np.ndarray, Window]:
+    """Like read_rgb, with the file matched to the run on the display window (see matched_data_window).
+
+    Returns:
+        (pixels on ``canvas``, zeros where the file has no data; the file's data window in the
+        run's coordinates).
+    """
+    with open_exr(path) as (image, spec):
+        channels = rgb_channels(spec.channelnames, path)
+        return _read_matched(image, spec, channels, canvas, display, path)
+
+
+def read_mask_matched(path: str | Path, canvas: Window, display: Window) -> tuple[np.ndarray, Window]:
+    """Like read_mask, with the file matched to the run on the display window; also its data window."""
+    with open_exr(path) as (image, spec):
+        pixels, data = _read_matched(image, spec, (_mask_channel(spec),), canvas, display, path)
+        return pixels[..., 0], data
+
+
+def _read_matched(image: oiio.ImageInput, spec: oiio.ImageSpec, channels: tuple[int, ...], canvas: Window,
+                  display: Window, path: str | Path) -> tuple[np.ndarray, Window]:
+    file_display = Window.from_spec_display(spec)
+    dx, dy = display.x - file_display.x, display.y - file_display.y
+    pixels = _read_channels(image, spec, channels, canvas.translate(-dx, -dy), path)
+    return pixels, matched_data_window(display, file_display, Window.from_spec_data(spec))
+
+
 def check_finite(pixels: np.ndarray, path: str | Path, canvas: Window | None = None) -> None:
     """Refuse pixels holding NaN or Inf (negative and above-1 values are valid scene-linear data).
 
@@ -172,14 +200,20 @@ def open_exr(path: str | Path) -> Iterator[tuple[oiio.ImageInput, oiio.ImageSpec
 
 
 def _check_is_exr(path: Path) -> None:
-    """Missing, a folder, unreadable or not an OpenEXR file (by its magic number, not its name)."""
+    """Missing, a folder, a FIFO/device/link loop, unreadable or not an OpenEXR file (by its magic number).
+
+    Only regular files are opened (non-blocking, checked again after opening): a FIFO named like a
+    frame would otherwise block the run forever.
+    """
+    if path.is_dir():
+        raise InputError(path, "is a folder, not an EXR file")
     try:
-        with path.open("rb") as handle:
+        if stat_regular(path) is None:
+            raise FileNotFoundError(path)
+        with open_regular(path) as handle:
             magic = handle.read(len(EXR_MAGIC))
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
-    except IsADirectoryError:
-        raise InputError(path, "is a folder, not an EXR file") from None
     except OSError as error:
         raise InputError(path, f"cannot read the file: {error.strerror or error}".lower()) from None
     if magic != EXR_MAGIC:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import OpenImageIO as oiio
 
 
@@ -66,6 +67,22 @@ class Window:
         return (self.x <= other.x and self.y <= other.y
                 and other.x_end <= self.x_end and other.y_end <= self.y_end)
 
+    def translate(self, dx: int, dy: int) -> Window:
+        """The same rectangle moved by (dx, dy) pixels."""
+        return Window(self.x + dx, self.y + dy, self.width, self.height)
+
+    def describe(self) -> str:
+        """``WxH at (x, y)``, for messages."""
+        return f"{self.width}x{self.height} at ({self.x}, {self.y})"
+
+    def mask(self, canvas: Window) -> np.ndarray:
+        """(canvas.height, canvas.width) float32: 1 on the part of this window inside ``canvas``, else 0."""
+        mask = np.zeros(canvas.shape, np.float32)
+        inside = self.intersection(canvas)
+        if inside is not None:
+            mask[inside.slices_in(canvas)] = 1.0
+        return mask
+
     def slices_in(self, canvas: Window) -> tuple[slice, slice]:
         """(rows, columns) of this window inside an array laid out on ``canvas``.
 
@@ -76,3 +93,26 @@ class Window:
             raise ValueError(f"{self} is not inside {canvas}")
         top, left = self.y - canvas.y, self.x - canvas.x
         return slice(top, top + self.height), slice(left, left + self.width)
+
+
+def matched_data_window(display: Window, file_display: Window, file_data: Window) -> Window:
+    """A file's data window in a run's pixel coordinates, matching the file's display window to the run's.
+
+    Frame and plate (and every matte) are matched on the display window, as a compositor lines up
+    two images of one format: pixel (dx, dy) of the plate's picture is pixel (dx, dy) of the frame's,
+    whatever the two display windows' origins. A plate's data window offset inside its own display
+    window (a crop, or overscan) moves with it.
+    """
+    return file_data.translate(display.x - file_display.x, display.y - file_display.y)
+
+
+def fill_outside(pixels: np.ndarray, inside: Window, canvas: Window) -> np.ndarray:
+    """``pixels`` on ``canvas`` with everything outside ``inside`` replaced by its nearest edge pixel.
+
+    Where a plate has no data, its edge is repeated (as the aligned path does outside a warped
+    plate) instead of leaving black, which the plate difference would read as subject.
+    """
+    rows, cols = inside.slices_in(canvas)
+    pad = ((rows.start, canvas.height - rows.stop), (cols.start, canvas.width - cols.stop))
+    pad += ((0, 0),) * (pixels.ndim - 2)
+    return np.pad(pixels[rows, cols], pad, mode="edge")

@@ -27,6 +27,7 @@ _DROPPED_NAMES = frozenset({
 })
 _DROPPED_PREFIXES = ("oiio:", "openexr:", "bgmatte:")
 _LAYER_CHANNELS = {1: ("Y",), 3: ("R", "G", "B"), 4: ("R", "G", "B", "A")}
+HALF_MAX = 65504.0  # the largest finite half float
 
 
 def write_matte(path: str | Path, rgba: np.ndarray, canvas: Window, source: ImageHeader,
@@ -52,14 +53,15 @@ def write_matte(path: str | Path, rgba: np.ndarray, canvas: Window, source: Imag
 
     Raises:
         InputError: the output folder cannot be created.
-        FrameError: OpenImageIO cannot write the file (nothing is left at ``path`` then, and an
-            existing file there is untouched).
+        FrameError: OpenImageIO cannot write the file, or a written channel holds NaN/Inf
+            (nothing is left at ``path`` then, and an existing file there is untouched). Finite
+            values beyond the half-float range are clamped to +-65504 with a warning.
     """
     path = Path(path)
     planes = [("", rgba)] + list((layers or {}).items())
     names = [name for prefix, plane in planes for name in _channel_names(prefix, plane, canvas)]
     window = source.display_window if flatten else source.data_window
-    pixels = _assemble([plane for _, plane in planes], len(names), canvas, window, source.data_window)
+    pixels = _assemble([plane for _, plane in planes], names, canvas, window, source.data_window, path)
     spec = _output_spec(window, source, names, attributes or {}, compression)
     try:
         with atomic_output(path) as temp:
@@ -97,8 +99,8 @@ def _channel_names(prefix: str, plane: np.ndarray, canvas: Window) -> tuple[str,
     return tuple(f"{prefix}.{c}" if prefix else c for c in _LAYER_CHANNELS[depth])
 
 
-def _assemble(planes: list[np.ndarray], nchannels: int, canvas: Window, window: Window,
-              content: Window) -> np.ndarray:
+def _assemble(planes: list[np.ndarray], names: list[str], canvas: Window, window: Window,
+              content: Window, path: Path) -> np.ndarray:
     """One (window.height, window.width, nchannels) half array: the planes' part on ``window``.
 
     Only pixels inside ``content`` (the input's data window) are copied; the rest of a flattened
@@ -108,7 +110,7 @@ def _assemble(planes: list[np.ndarray], nchannels: int, canvas: Window, window: 
     overlap = window.intersection(canvas)
     overlap = overlap.intersection(content) if overlap is not None else None
     allocate = np.empty if overlap == window else np.zeros
-    pixels = allocate((window.height, window.width, nchannels), np.float16)
+    pixels = allocate((window.height, window.width, len(names)), np.float16)
     if overlap is None:
         return pixels
     dst_rows, dst_cols = overlap.slices_in(window)
@@ -121,9 +123,36 @@ def _assemble(planes: list[np.ndarray], nchannels: int, canvas: Window, window: 
         depth = 1 if plane.ndim == 2 else plane.shape[2]
         part = plane[src_rows, src_cols]
         source = torch.from_numpy(np.ascontiguousarray(part, np.float32)).reshape(*part.shape[:2], depth)
+        source = _in_half_range(source, path, names[channel:channel + depth], overlap)
         target[dst_rows, dst_cols, channel:channel + depth].copy_(source)
         channel += depth
     return pixels
+
+
+def _in_half_range(values: torch.Tensor, path: Path, names: list[str], window: Window) -> torch.Tensor:
+    """``values`` ready for half: refuse NaN/Inf, clamp finite values beyond +-65504 with a warning.
+
+    A NaN or Inf sample fails the frame with nothing written (a matte of NaN is worse than none).
+    Finite values beyond the largest half float would become Inf in OpenEXR half: they are clamped
+    to +-65504 (the input holds light beyond what a half-float matte stores), with a warning.
+
+    Raises:
+        FrameError: (path, "<n> NaN/Inf values in the matte (channels ..., first at x=.., y=..); not written").
+    """
+    low, high = torch.aminmax(values)
+    low, high = float(low), float(high)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        bad = ~torch.isfinite(values)
+        channels = [name for name, hit in zip(names, bad.flatten(0, 1).any(dim=0).tolist()) if hit]
+        row, col = np.unravel_index(int(torch.argmax(bad.any(dim=-1).flatten().to(torch.uint8))), bad.shape[:2])
+        raise FrameError(path, f"{int(bad.sum())} NaN/Inf values in the matte (channels {', '.join(channels)}, "
+                               f"first at x={window.x + int(col)}, y={window.y + int(row)}); not written")
+    if low >= -HALF_MAX and high <= HALF_MAX:
+        return values
+    count = int(((values > HALF_MAX) | (values < -HALF_MAX)).sum())
+    log.warning("%s: %d values in %s beyond the half-float range (+-65504) clamped to it",
+                path, count, ", ".join(names))
+    return values.clamp(-HALF_MAX, HALF_MAX)
 
 
 def _output_spec(window: Window, source: ImageHeader, names: list[str], attributes: Mapping[str, str],

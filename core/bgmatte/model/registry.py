@@ -111,7 +111,8 @@ def create_model(name_or_path: str = DEFAULT_NAME, device: str = "auto", precisi
         precision: "auto", "fp32" or "fp16" (see `resolve_precision`).
 
     Returns:
-        The model, channels_last, with ``.config`` (GeneratorConfig) and ``.provenance`` (dict).
+        The model, channels_last, with ``.config`` (GeneratorConfig), ``.provenance`` (dict) and
+        ``.weights_file`` (the file it was loaded from; None for a registered config).
 
     Raises:
         InputError: unknown or ambiguous names ("--model"), missing shipped weights ("default"),
@@ -126,10 +127,12 @@ def create_model(name_or_path: str = DEFAULT_NAME, device: str = "auto", precisi
         config, state_dict, provenance = load_weights(path)
         model = Generator(config)
         model.load_state_dict(state_dict)
+        weights_file = Path(path)
     elif name_or_path in CONFIGS:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(INIT_SEED)
             model = Generator(CONFIGS[name_or_path])
+        weights_file = None
         provenance = {"trained": False,
                       "note": f"untrained: registered config {name_or_path!r}, initialised with seed {INIT_SEED}"}
     else:
@@ -138,6 +141,7 @@ def create_model(name_or_path: str = DEFAULT_NAME, device: str = "auto", precisi
             problem += " (a file of that name exists: write it as a path)"
         raise _model_error(name_or_path, problem)
     model.provenance = provenance
+    model.weights_file = weights_file
     model = model.to(device=torch_device, dtype=dtype, memory_format=torch.channels_last).eval()
     log.info("model %s on %s in %s", name_or_path, torch_device, dtype)
     return model

@@ -90,8 +90,8 @@ def load_weights(path: str | Path) -> tuple[GeneratorConfig, dict[str, torch.Ten
 
     Raises:
         InputError: (path, problem) for a missing file, a file torch cannot read, a file that is
-            not in this format (or a newer version of it), a bad config, or a state dict that does
-            not fit its config.
+            not in this format (or a newer version of it), a bad config, a state dict that does
+            not fit its config, or parameters/statistics holding NaN or Inf.
     """
     path = Path(path)
     if not path.is_file():
@@ -123,7 +123,26 @@ def load_weights(path: str | Path) -> tuple[GeneratorConfig, dict[str, torch.Ten
     problem = _state_dict_mismatch(config, state_dict)
     if problem:
         raise InputError(path, f"state dict does not fit its config: {problem}")
+    problem = _nonfinite_parameters(state_dict)
+    if problem:
+        raise InputError(path, f"damaged weights: {problem}; train or fine-tune them again")
     return config, state_dict, payload["provenance"]
+
+
+def _nonfinite_parameters(state_dict: dict[str, torch.Tensor]) -> str:
+    """Name the tensors holding NaN/Inf values ('' if every value is finite): they make an all-NaN matte."""
+    bad = {}
+    for name, tensor in state_dict.items():
+        if tensor.is_floating_point():
+            count = int((~torch.isfinite(tensor)).sum())
+            if count:
+                bad[name] = count
+    if not bad:
+        return ""
+    names = list(bad)
+    more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+    return (f"{sum(bad.values())} NaN/Inf values in {len(names)} tensors "
+            f"({', '.join(names[:3])}{more})")
 
 
 def _state_dict_mismatch(config: GeneratorConfig, state_dict: dict[str, Any]) -> str:

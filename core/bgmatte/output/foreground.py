@@ -4,14 +4,22 @@ With a clean plate B the equation gives the premultiplied colour directly, so mo
 edge colour (spill, hair) come out of the frame itself rather than from a network's guess. The
 network's foreground only fills in where the plate is unreliable. Where alpha is 0 the residual
 I - B is what the plate does not explain: noise (dropped), added light such as flares and glows
-(kept in RGB) and darkening such as cast shadows (moved to the shadow layer, see
-:mod:`bgmatte.output.layers`).
+(kept in RGB, but only as far as light that is smooth over a few pixels explains it, so the edges
+of a slightly misregistered plate do not come out as faint lines) and darkening such as cast
+shadows (moved to the shadow layer, see :mod:`bgmatte.output.layers`). Premultiplied RGB is never
+negative: no coverage can hold less than no light.
 """
 from __future__ import annotations
 
 import logging
 
 import numpy as np
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from bgmatte.export.filter_twin import gaussian_blur
+from bgmatte.priors.resample import resize_area, working_shape
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +34,14 @@ NOISE_MIN_PIXELS = 100
 # Flares and shadows are outliers of the noise: sigma-clip them away before the final MAD.
 NOISE_CLIP_SIGMAS = 3.5
 NOISE_CLIP_ITERATIONS = 3
+# Added light over the background is judged on a copy this small (longest side), where the
+# plate's misregistration residue (thin +/- lines at its edges) averages out and a flare does not;
+# it is then smoothed by this Gaussian (working pixels).
+LIGHT_WORKING_SIZE = 128
+LIGHT_BLUR_SIGMA = 2.0
+# Light is kept in so far as its residual is of one sign over that blur: none below half this
+# share of coherence, all from this share up.
+LIGHT_COHERENCE = 0.6
 # Full-resolution work goes in bands of this many rows (small temporaries, cache-friendly).
 BAND_ROWS = 64
 
@@ -87,6 +103,61 @@ def estimate_noise_floor(
     return sigma.astype(np.float32)
 
 
+def additive_light(frame_small: Tensor, plate_small: Tensor, alpha_small: Tensor, noise_small: Tensor,
+                   height: int, width: int, sigmas: float = NOISE_SIGMAS, blur_sigma: float = LIGHT_BLUR_SIGMA,
+                   background_alpha: float = BACKGROUND_ALPHA, coherent: float = LIGHT_COHERENCE) -> Tensor:
+    """The light the frame adds over its plate where there is no subject, smooth, at full resolution.
+
+    The background's residual I - B of small copies (subject pixels weighted out), blurred, kept
+    from ``sigmas`` noise sigmas of the small residual (fully from twice that) and in so far as it is of one
+    sign there (a misregistered edge leaves + and - side by side, light only +), upsampled bilinearly. A flare or
+    glow survives; the +/- lines of a misregistered plate edge cancel. One TorchScript-compatible
+    function for the core and the exported graph.
+
+    Args:
+        frame_small, plate_small: (1, 3, h, w) area-downsampled working linear frame and plate.
+        alpha_small: (1, 1, h, w) area-downsampled alpha.
+        noise_small: (3,) noise sigma of the small residual (``estimate_noise_floor`` on the copies).
+        height, width: the full resolution.
+        sigmas, blur_sigma, background_alpha, coherent: the module's constants (arguments because
+            TorchScript cannot read module globals; callers leave them).
+
+    Returns:
+        (1, 3, height, width) float32 light, >= 0.
+    """
+    weight = torch.clamp(1.0 - alpha_small * (1.0 / background_alpha), 0.0, 1.0)
+    raw = (frame_small - plate_small) * weight
+    residual = gaussian_blur(raw, blur_sigma)
+    # Light is positive all over; the residue of a misregistered edge is + and - side by side,
+    # so its blur is a small part of the blur of its magnitude.
+    coherence = residual.sum(dim=1, keepdim=True) / torch.clamp(
+        gaussian_blur(torch.abs(raw).sum(dim=1, keepdim=True), blur_sigma), min=1e-12)
+    threshold = sigmas * noise_small.view(1, 3, 1, 1)
+    light = torch.clamp(residual, min=0.0) * torch.clamp((residual - threshold) / torch.clamp(threshold, min=1e-8),
+                                                        0.0, 1.0)
+    light = light * torch.clamp(coherence / coherent * 2.0 - 1.0, 0.0, 1.0)
+    if light.shape[2] == height and light.shape[3] == width:
+        return light
+    return F.interpolate(light, size=[height, width], mode="bilinear", align_corners=False)
+
+
+def light_map(frame: np.ndarray, plate: np.ndarray, alpha: np.ndarray, valid: np.ndarray | None = None) -> Tensor:
+    """``additive_light`` of full-resolution (H, W, 3) arrays: (1, 3, H, W) float32 tensor."""
+    height, width = alpha.shape
+    size = working_shape(height, width, LIGHT_WORKING_SIZE)
+    frame_small, plate_small = resize_area(frame, size), resize_area(plate, size)
+    alpha_small = resize_area(alpha, size)
+    valid_small = None if valid is None else resize_area(np.asarray(valid, np.float32), size)
+    noise_small = estimate_noise_floor(frame_small, plate_small, alpha_small, valid_small)
+
+    def nchw(x: np.ndarray) -> Tensor:
+        x = x[..., None] if x.ndim == 2 else x
+        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
+
+    return additive_light(nchw(frame_small), nchw(plate_small), nchw(alpha_small), torch.from_numpy(noise_small),
+                          height, width)
+
+
 def premultiplied_foreground(
     frame: np.ndarray,
     plate: np.ndarray,
@@ -99,13 +170,14 @@ def premultiplied_foreground(
 
     Where alpha fades to 0 (weight ``background_weight(alpha)``) the residual R = I - B is split
     per channel: within the noise floor (3 sigma, ramping to 6 sigma) it is dropped; positive
-    residuals above it (added light: flares, glows over the plate) are kept; negative ones
-    (cast shadows) are removed from RGB and belong to ``shadow_layer``. Where the plate is not
-    valid (e.g. outside an aligned plate) the result blends to alpha * ``fg_net``.
+    residuals above it are kept as added light (flares, glows over the plate) up to what the
+    smooth ``additive_light`` explains, so misregistration residue at plate edges is dropped;
+    negative ones (cast shadows) are removed from RGB and belong to ``shadow_layer``. Where the
+    plate is not valid (e.g. outside an aligned plate) the result blends to alpha * ``fg_net``.
 
     So a comp over the plate, ``P + (1 - alpha) * B``, reproduces the input exactly at
     alpha >= 0.05 (solid subject and soft edges, motion blur included), over the background up
-    to the noise floor, and in shadows only with the shadow layer:
+    to the noise floor and smooth added light, and in shadows only with the shadow layer:
     ``P + (1 - alpha) * B * (1 - shadow)``.
 
     Args:
@@ -136,6 +208,7 @@ def premultiplied_foreground(
     if trust is not None and fg_net is None and np.any(trust < 1.0):
         raise ValueError("fg_net is needed where the plate is not valid")
 
+    light = light_map(frame, plate, alpha, plate_valid) if np.any(alpha < BACKGROUND_ALPHA) else None
     premult = np.empty((height, width, 3), dtype=np.float32)
     for rows in _row_bands(height):
         band_alpha = alpha[rows][..., None]
@@ -143,10 +216,10 @@ def premultiplied_foreground(
         band = premult[rows]
         np.multiply(band_alpha, plate[rows], out=band)
         band += residual
-        if np.any(band_alpha < BACKGROUND_ALPHA):
-            residual -= residual * above_noise(residual, sigma)
-            residual *= background_weight(band_alpha)
-            band -= residual
+        if light is not None and np.any(band_alpha < BACKGROUND_ALPHA):
+            band_light = light[0, :, rows].permute(1, 2, 0).numpy()
+            kept = np.minimum(residual * above_noise(residual, sigma), band_light)
+            band -= (residual - kept) * background_weight(band_alpha)
         if trust is not None and np.any(trust[rows] < 1.0):
             band_trust = trust[rows][..., None]
             band *= band_trust

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from bgmatte.priors.motion import motion_grey, stack_motion_cues
-from bgmatte.priors.plate_match import align_homography, match_gain
+from bgmatte.priors.gain_match import match_gain
+from bgmatte.priors.plate_match import align_homography
 from bgmatte.priors.resample import resize_area, resize_linear, working_shape
 from bgmatte.priors.segmentation import apply_overrides, combine_mattes, process_mask, soft_segmentation
 

@@ -1,8 +1,7 @@
-"""Match the clean plate to the frame: a global exposure gain, and a homography for hand-held shots.
+"""Register a hand-held clean plate to the frame with a homography (the exposure match is ``gain_match``).
 
-Locked-off plates drift by a few percent in exposure between the take and the plate pass; a
-hand-held plate is also misregistered. Both are fixed on the background that the subject leaves
-visible, before anything compares frame and plate.
+A hand-held plate pass is misregistered against its take; it is warped onto the frame's pixel grid
+from features on the background that the subject leaves visible, before anything compares them.
 """
 from __future__ import annotations
 
@@ -17,16 +16,6 @@ from bgmatte.priors.resample import resize_area, working_shape
 
 logger = logging.getLogger(__name__)
 
-# Gain match: work on a copy this small; it averages noise away and costs a few milliseconds.
-GAIN_WORKING_SIZE = 256
-# Pixels darker than this fraction of the plate's median (per channel) are noise, not signal.
-GAIN_DARK_FRACTION = 0.02
-# A pixel is background while all its channels' log-ratios lie within this many robust sigmas.
-GAIN_INLIER_SIGMAS = 3.0
-# ... but never tighter than this log-ratio, so clean synthetic data keeps its inliers.
-GAIN_MIN_TOLERANCE = 0.002
-GAIN_MAX_ITERATIONS = 10
-
 # Registration: features are found on an encoded grey copy no larger than this.
 ALIGN_WORKING_SIZE = 1024
 ALIGN_MAX_FEATURES = 3000
@@ -35,63 +24,6 @@ ALIGN_MIN_MATCHES = 12
 ALIGN_RANSAC_THRESHOLD_PX = 2.0
 # A registered plate may change area by at most this factor; beyond it the match is wrong.
 ALIGN_MAX_AREA_CHANGE = 4.0
-
-
-def match_gain(frame: np.ndarray, plate: np.ndarray, valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Scale the plate per channel so that its exposure matches the frame's background.
-
-    The gain is the mean log-ratio frame/plate over background pixels, found on a <=256 px
-    area-averaged copy by iteratively dropping pixels whose ratio disagrees with the current
-    gain (the subject, its shadows, flares). Very dark and non-positive pixels are ignored.
-    With too little background left, the gain is 1 and a warning is logged.
-
-    Args:
-        frame: (H, W, 3) float32 working linear frame.
-        plate: (H, W, 3) float32 working linear clean plate, registered to the frame.
-        valid: Optional (H, W) bool or [0, 1] map of plate pixels that may be used
-            (e.g. the ``valid`` output of :func:`align_homography`).
-
-    Returns:
-        (matched_plate, gain): a new (H, W, 3) float32 array ``plate * gain`` (the input plate
-        is left untouched) and the (3,) float32 gain.
-    """
-    if frame.shape != plate.shape or frame.ndim != 3 or frame.shape[2] != 3:
-        raise ValueError(f"frame and plate must both be (H, W, 3), got {frame.shape} and {plate.shape}")
-    size = working_shape(frame.shape[0], frame.shape[1], GAIN_WORKING_SIZE)
-    frame_small = resize_area(frame, size).reshape(-1, 3)
-    plate_small = resize_area(plate, size).reshape(-1, 3)
-    usable = np.ones(len(plate_small), dtype=bool)
-    if valid is not None:
-        usable &= resize_area(valid.astype(np.float32), size).reshape(-1) >= 0.999
-    floor = np.maximum(GAIN_DARK_FRACTION * np.median(plate_small[usable], axis=0), 1e-6) if usable.any() else 1e-6
-    usable &= np.all(plate_small > floor, axis=1) & np.all(frame_small > floor, axis=1)
-    log_ratio = np.log(frame_small[usable]) - np.log(plate_small[usable])
-
-    gain = np.ones(3, dtype=np.float32)
-    inliers = _background_inliers(log_ratio)
-    if inliers.sum() < max(50, 0.05 * len(plate_small)):
-        logger.warning("plate gain match skipped: only %d background pixels to compare", int(inliers.sum()))
-    else:
-        gain = np.exp(log_ratio[inliers].mean(axis=0)).astype(np.float32)
-        logger.debug("plate gain %s from %d background pixels", gain, int(inliers.sum()))
-    return plate * gain, gain
-
-
-def _background_inliers(log_ratio: np.ndarray) -> np.ndarray:
-    """Rows of (N, 3) log-ratios that agree with the robust per-channel centre (iterated)."""
-    inliers = np.ones(len(log_ratio), dtype=bool)
-    for _ in range(GAIN_MAX_ITERATIONS):
-        if inliers.sum() < 3:
-            break
-        centre = np.median(log_ratio[inliers], axis=0)
-        deviation = np.abs(log_ratio - centre)
-        sigma = 1.4826 * np.median(deviation[inliers], axis=0)
-        tolerance = np.maximum(GAIN_INLIER_SIGMAS * sigma, GAIN_MIN_TOLERANCE)
-        updated = np.all(deviation <= tolerance, axis=1)
-        if np.array_equal(updated, inliers):
-            break
-        inliers = updated
-    return inliers
 
 
 def align_homography(

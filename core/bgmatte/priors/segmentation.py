@@ -11,8 +11,9 @@ import logging
 
 import cv2
 import numpy as np
+import torch
+from torch import Tensor
 
-from bgmatte.color.encoding import luminance
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +26,15 @@ BLUR_SIGMA_FRACTION = 5 / 512
 
 # soft_segmentation: difference smoothing, threshold and clean-up.
 DIFFERENCE_BLUR_FRACTION = 1 / 256
-THRESHOLD_MADS = 5.0
+# A pixel is subject where the smoothed difference exceeds this many sigmas of the noise that the
+# plate itself carries (frame and plate come from the same camera) ...
+THRESHOLD_SIGMAS = 8.0
+# ... combined with what a misregistration of this many working-size pixels leaves at plate edges.
+REGISTRATION_PX = 1.0
 # Smallest encoded difference that counts as subject (about 1/6 stop in the ACEScct log range),
-# for clean plates where the robust noise estimate is close to 0.
+# for clean plates where the noise estimate is close to 0.
 MIN_THRESHOLD = 0.01
-# The noise is measured separately in this many plate brightness bins (each this large at least).
+# The plate's noise is measured separately in this many brightness bins (each this large at least).
 LEVEL_BINS = 8
 MIN_BIN_PIXELS = 64
 SPECK_AREA_FRACTION = 0.0005
@@ -70,11 +75,12 @@ def process_mask(mask: np.ndarray, scale: float = 1.0) -> np.ndarray:
 def soft_segmentation(frame_enc: np.ndarray, plate_enc: np.ndarray) -> np.ndarray:
     """The automatic prior: where the frame differs from its plate, processed like the paper's S.
 
-    The per-channel difference has its median removed (a leftover exposure drift is an offset in
-    the log encoding), is blurred against noise and thresholded at median + 5 MAD of its
-    magnitude (sigma-clipped, so a large subject does not inflate it), measured separately for
-    dark and bright plate areas (the encoding amplifies noise in the dark). Specks are removed
-    and enclosed holes up to 2% of the image are filled before :func:`process_mask`.
+    The per-channel difference is blurred against noise and thresholded where it exceeds what the
+    plate's own noise (measured per brightness level, since the encoding amplifies the noise of dark
+    areas) and a slight misregistration at the plate's edges can explain (:func:`noise_threshold`).
+    Nothing is measured on the frame, so the subject may cover any share of it, from none to all.
+    Specks are removed and enclosed holes up to 2% of the image are filled before
+    :func:`process_mask`.
 
     Args:
         frame_enc: (h, w, 3) float32 frame in the network encoding, at working size.
@@ -86,17 +92,87 @@ def soft_segmentation(frame_enc: np.ndarray, plate_enc: np.ndarray) -> np.ndarra
     if frame_enc.shape != plate_enc.shape or frame_enc.ndim != 3:
         raise ValueError(f"frame and plate must both be (h, w, 3), got {frame_enc.shape} and {plate_enc.shape}")
     height, width = frame_enc.shape[:2]
-    difference = frame_enc - plate_enc
-    difference -= np.median(difference.reshape(-1, difference.shape[2]), axis=0)
-    difference = cv2.GaussianBlur(difference, (0, 0), max(1.0, DIFFERENCE_BLUR_FRACTION * max(height, width)))
+    sigma = max(1.0, DIFFERENCE_BLUR_FRACTION * max(height, width))
+    difference = cv2.GaussianBlur(frame_enc - plate_enc, (0, 0), sigma)
     magnitude = np.sqrt(np.sum(difference * difference, axis=2))
-    threshold = _noise_thresholds(magnitude, luminance(plate_enc))
+    plate = torch.from_numpy(np.ascontiguousarray(plate_enc.transpose(2, 0, 1)))[None]
+    threshold = noise_threshold(plate, _blur_kernel(sigma)).numpy()
     subject = magnitude > threshold
     subject = _remove_specks(subject, SPECK_AREA_FRACTION * height * width)
     subject = _fill_holes(subject, HOLE_AREA_FRACTION * height * width)
     logger.debug("soft segmentation: median threshold %.4f, %.1f%% subject",
                  float(np.median(threshold)), 100.0 * subject.mean())
     return process_mask(subject.astype(np.float32))
+
+
+def noise_threshold(plate_enc: Tensor, blur_kernel: Tensor, bins: int = LEVEL_BINS,
+                    min_bin_pixels: int = MIN_BIN_PIXELS, sigmas: float = THRESHOLD_SIGMAS,
+                    registration_px: float = REGISTRATION_PX, minimum: float = MIN_THRESHOLD) -> Tensor:
+    """Per-pixel threshold of the blurred difference magnitude, from the plate alone.
+
+    The plate's noise per channel is estimated with Immerkaer's mask (a second difference that
+    ignores smooth shading and ramps), robustly (median), in ``bins`` equal-count brightness bins;
+    the blurred difference of two such images has ``2 sigma^2 sum(k^2)`` variance per channel. A
+    misregistration of ``registration_px`` adds that many pixels of the plate's gradient. One
+    TorchScript-compatible function for the core and the exported graph.
+
+    Args:
+        plate_enc: (1, 3, h, w) gain-matched plate in the network encoding.
+        blur_kernel: (k,) the separable Gaussian that smooths the difference.
+        bins, min_bin_pixels, sigmas, registration_px, minimum: the module's constants
+            (arguments because TorchScript cannot read module globals; callers leave them).
+
+    Returns:
+        (h, w) float32 thresholds.
+    """
+    plate = plate_enc.to(torch.float64)
+    height, width = plate.shape[2], plate.shape[3]
+    level = (plate[0, 0] * 0.2722287168 + plate[0, 1] * 0.6740817658 + plate[0, 2] * 0.0536895174)
+    noise_power = torch.zeros_like(level)
+    if height >= 3 and width >= 3:
+        mask = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]], dtype=torch.float64,
+                            device=plate.device)
+        response = torch.abs(torch.nn.functional.conv2d(plate, mask.view(1, 1, 3, 3).repeat(3, 1, 1, 1), groups=3))[0]
+        inner = level[1:-1, 1:-1].reshape(-1)
+        response = response.reshape(3, -1)
+        edges = torch.quantile(inner, torch.linspace(0.0, 1.0, bins + 1, dtype=torch.float64, device=plate.device))
+        centres: list[float] = []
+        powers: list[float] = []
+        for index in range(bins):
+            in_bin = (inner >= edges[index]) & (inner <= edges[index + 1])
+            if int(in_bin.sum()) >= min_bin_pixels:
+                sigma = 1.4826 / 6.0 * torch.median(response[:, in_bin], dim=1)[0]
+                centres.append(0.5 * float(edges[index] + edges[index + 1]))
+                powers.append(float((sigma * sigma).sum()))
+        if len(centres) > 0:
+            noise_power = _interpolate(level, centres, powers)
+    kernel = blur_kernel.to(torch.float64)
+    noise_power = noise_power * 2.0 * float((kernel * kernel).sum()) ** 2
+    rows = torch.cat([plate[:, :, 1:2] - plate[:, :, 0:1], 0.5 * (plate[:, :, 2:] - plate[:, :, :-2]),
+                      plate[:, :, -1:] - plate[:, :, -2:-1]], dim=2) if height >= 2 else torch.zeros_like(plate)
+    cols = torch.cat([plate[:, :, :, 1:2] - plate[:, :, :, 0:1], 0.5 * (plate[:, :, :, 2:] - plate[:, :, :, :-2]),
+                      plate[:, :, :, -1:] - plate[:, :, :, -2:-1]], dim=3) if width >= 2 else torch.zeros_like(plate)
+    edge_power = (registration_px ** 2) * (rows * rows + cols * cols).sum(dim=1)[0]
+    threshold = torch.sqrt(sigmas * sigmas * noise_power + edge_power)
+    return threshold.clamp(min=minimum).to(torch.float32)
+
+
+def _interpolate(x: Tensor, xp: list[float], fp: list[float]) -> Tensor:
+    """``np.interp`` for increasing ``xp``: piecewise linear, constant beyond the ends."""
+    points = torch.tensor(xp, dtype=x.dtype, device=x.device)
+    values = torch.tensor(fp, dtype=x.dtype, device=x.device)
+    if points.numel() == 1:
+        return torch.full_like(x, fp[0])
+    upper = torch.bucketize(x.clamp(points[0], points[-1]), points).clamp(1, points.numel() - 1)
+    lower = upper - 1
+    span = (points[upper] - points[lower]).clamp(min=1e-12)
+    t = ((x - points[lower]) / span).clamp(0.0, 1.0)
+    return values[lower] + t * (values[upper] - values[lower])
+
+
+def _blur_kernel(sigma: float) -> Tensor:
+    """OpenCV's 1-D Gaussian for ``cv2.GaussianBlur(x, (0, 0), sigma)`` on float images."""
+    return torch.from_numpy(cv2.getGaussianKernel(int(round(sigma * 8.0 + 1.0)) | 1, sigma).reshape(-1))
 
 
 def combine_mattes(
@@ -145,38 +221,6 @@ def apply_overrides(
 def _disc(radius: int) -> np.ndarray:
     """A (2r+1)-pixel elliptical structuring element."""
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-
-
-def _noise_thresholds(magnitude: np.ndarray, level: np.ndarray) -> np.ndarray:
-    """Per-pixel threshold of the difference magnitude, from the noise at the plate's brightness.
-
-    The encoding's toe amplifies the noise of dark plate areas many times over, so one global
-    threshold either floods the shadows or misses the subject over bright areas. The plate's
-    grey levels are split into equal-count bins, each gets its own robust threshold, and the
-    thresholds are interpolated by level.
-    """
-    edges = np.quantile(level, np.linspace(0.0, 1.0, LEVEL_BINS + 1))
-    centres, thresholds = [], []
-    for low, high in zip(edges[:-1], edges[1:]):
-        in_bin = magnitude[(level >= low) & (level <= high)]
-        if in_bin.size >= MIN_BIN_PIXELS:
-            centres.append(0.5 * (low + high))
-            thresholds.append(_noise_threshold(in_bin))
-    if not centres:
-        return np.full(magnitude.shape, _noise_threshold(magnitude), dtype=np.float32)
-    return np.interp(level, centres, thresholds).astype(np.float32)
-
-
-def _noise_threshold(magnitude: np.ndarray) -> float:
-    """median + k * 1.4826 MAD of the background's difference magnitude, sigma-clipped 3 times."""
-    values = magnitude.reshape(-1)
-    threshold = np.inf
-    for _ in range(3):
-        background = values[values <= threshold]
-        centre = float(np.median(background))
-        spread = 1.4826 * float(np.median(np.abs(background - centre)))
-        threshold = max(centre + THRESHOLD_MADS * spread, MIN_THRESHOLD)
-    return threshold
 
 
 def _remove_specks(subject: np.ndarray, min_area: float) -> np.ndarray:

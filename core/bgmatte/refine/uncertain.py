@@ -37,12 +37,32 @@ GUIDE_EPS = 1e-3  # guided filter regulariser, in ((frame - plate) / mean level)
 CONTRAST_SCALE = 0.8
 PROJECTION_EPS = 1e-3  # keeps the projection finite where F = B, x mean level
 MIN_LEVEL = 1e-6  # floor of the frame's mean level (a black frame)
+# Values above this multiple of the frame's median do not raise its mean level further: a few
+# pixels of sun or specular (thousands of times the scene) would otherwise set the unit of the
+# guide and the contrast scale, and at small frame sizes wash out the whole matte.
+LEVEL_CLIP = 64.0
 CHUNK_PIXELS = 1 << 16  # band pixels evaluated at once (bounds the temporaries to a few MB)
 
 
 def _dot3(x: Tensor, y: Tensor) -> Tensor:
     """Per-pixel dot product over the last axis of (..., 3) tensors, in a fixed order (tiles agree)."""
     return x[..., 0] * y[..., 0] + x[..., 1] * y[..., 1] + x[..., 2] * y[..., 2]
+
+
+def frame_level(frame_low: Tensor, min_level: float = MIN_LEVEL, clip: float = LEVEL_CLIP) -> float:
+    """The frame's mean level at the working size, values clipped at ``clip`` x its median (>= min_level).
+
+    The unit of the guide and of the contrast scale; it scales with exposure. One torch function for
+    the core and the exported graph (constants are arguments: TorchScript cannot read module globals).
+
+    Args:
+        frame_low: the working linear frame at the working size, any shape (all values count).
+    """
+    values = frame_low.reshape(-1).to(torch.float64)
+    median = float(torch.quantile(values, 0.5))
+    if median > 0.0:
+        values = values.clamp(max=clip * median)
+    return max(float(values.mean()), min_level)
 
 
 def uncertain_band(alpha_low: np.ndarray) -> np.ndarray:
@@ -148,10 +168,14 @@ def refine_alpha(alpha_low: np.ndarray, frame: np.ndarray, plate: np.ndarray, fg
     if not band.any():
         return alpha
     frame_low = resize_area(frame, alpha_low.shape)
-    level = max(float(frame_low.mean()), MIN_LEVEL)
+    level = frame_level(torch.from_numpy(frame_low))
     difference_low = frame_low - resize_area(plate, alpha_low.shape)
-    guide_low = torch.from_numpy(difference_low).permute(2, 0, 1)[None] / level
-    a, b = guided_filter_coefficients(guide_low, torch.from_numpy(alpha_low)[None, None], GUIDE_RADIUS, GUIDE_EPS)
+    # float64 as in the exported graph: with the level robust to highlights, the guide's moments of a
+    # frame-only highlight (an unclamped render) overflow float32.
+    guide_low = torch.from_numpy(difference_low).permute(2, 0, 1)[None].double() / level
+    a, b = guided_filter_coefficients(guide_low, torch.from_numpy(alpha_low)[None, None].double(), GUIDE_RADIUS,
+                                      GUIDE_EPS)
+    a, b = a.float(), b.float()
     fg = torch.from_numpy(np.ascontiguousarray(fg_low, np.float32)).permute(2, 0, 1)[None]
     band_t = torch.from_numpy(band)[None, None]
     low = torch.cat([fg, a[:, 0], b], dim=1)  # (1, 7, h, w), sampled at band pixels

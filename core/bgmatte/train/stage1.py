@@ -95,8 +95,8 @@ class Stage1Settings:
             raise InputError("--lr", "must be positive")
         if self.workers < 0:
             raise InputError("--workers", "must be 0 or more")
-        if self.threads < 1:
-            raise InputError("--threads", "must be at least 1")
+        if not 1 <= self.threads <= 1024:  # libgomp aborts the process when it cannot start the threads
+            raise InputError("--threads", f"must be a whole number from 1 to 1024, got {self.threads}")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,81 @@
+"""Clip black by evidence: a small alpha that the frame does not support is set to 0.
+
+Below 5 % coverage a pixel's colour difference from the plate is tiny, and the network's small
+alphas there (mostly at the plate's own edges, where a slightly misregistered plate leaves thin
++/- lines) would carry a faint copy of the old plate, ``alpha * B``, into any new background. Such
+an alpha is kept only as far as the residual I - B exceeds what the noise floor and a sub-pixel
+misregistration of the plate's edges explain; otherwise it fades to 0, as a keyer's clip black
+does, but driven by the shot's own noise instead of a slider.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+# Alphas below this are gated (the premultiplied output treats them as background, see output).
+GATE_ALPHA = 0.05
+# The residual must exceed this many noise sigmas plus what this many pixels of misregistration
+# leave at the plate's edges (its gradient); it keeps the alpha fully from twice that.
+GATE_SIGMAS = 2.5
+GATE_REGISTRATION_PX = 0.75
+# A shift below a pixel mixes a pixel with its 8 neighbours: the largest step to one of them
+# bounds what misregistration can leave there.
+NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+
+
+def gate_strength(residual: Tensor, gradient: Tensor, noise: Tensor, channel_dim: int,
+                  sigmas: float = GATE_SIGMAS, registration_px: float = GATE_REGISTRATION_PX) -> Tensor:
+    """Per pixel 0..1: how far the residual exceeds noise and misregistration (1 = supported).
+
+    Args:
+        residual: I - B per pixel and channel (channels along ``channel_dim``).
+        gradient: the largest step from the pixel to one of its 8 neighbours in the plate, per
+            channel, same layout.
+        noise: (3,) noise sigma of I - B, broadcast along ``channel_dim``.
+        channel_dim: the channel axis of ``residual`` and ``gradient``.
+        sigmas, registration_px: the module's constants (arguments because TorchScript cannot
+            read module globals; callers leave them).
+
+    Returns:
+        ``residual`` with the channel axis reduced: the strength to multiply the small alpha by.
+    """
+    shape = [1] * residual.dim()
+    shape[channel_dim] = 3
+    threshold = sigmas * noise.view(shape) + registration_px * gradient
+    evidence = torch.amax(torch.abs(residual) / torch.clamp(threshold, min=1e-8), dim=channel_dim)
+    return torch.clamp(evidence - 1.0, 0.0, 1.0)
+
+
+def gate_small_alpha(alpha: np.ndarray, frame: np.ndarray, plate: np.ndarray, noise: np.ndarray,
+                     valid: np.ndarray | None = None) -> np.ndarray:
+    """Scale every alpha in (0, GATE_ALPHA) by its ``gate_strength``, in place (full resolution).
+
+    Only the candidate pixels are read (usually a small share of the frame), so it costs little at 4K.
+
+    Args:
+        alpha: (H, W) float32 alpha, modified in place.
+        frame, plate: (H, W, 3) float32 working linear frame and gain-matched, registered plate.
+        noise: (3,) float32 noise sigma of I - B.
+        valid: Optional (H, W) map of where the plate is known; elsewhere nothing is gated.
+
+    Returns:
+        ``alpha`` itself.
+    """
+    candidates = (alpha > 0.0) & (alpha < GATE_ALPHA)
+    if valid is not None:
+        candidates &= np.asarray(valid) >= 1
+    ys, xs = np.nonzero(candidates)
+    if len(ys) == 0:
+        return alpha
+    height, width = alpha.shape
+    residual = frame[ys, xs] - plate[ys, xs]
+    centre = plate[ys, xs]
+    gradient = np.zeros_like(centre)
+    for dy, dx in NEIGHBOURS:
+        neighbour = plate[np.clip(ys + dy, 0, height - 1), np.clip(xs + dx, 0, width - 1)]
+        np.maximum(gradient, np.abs(neighbour - centre), out=gradient)
+    strength = gate_strength(torch.from_numpy(residual), torch.from_numpy(gradient),
+                             torch.from_numpy(np.asarray(noise, np.float32)), 1)
+    alpha[ys, xs] *= strength.numpy()
+    return alpha
