@@ -47,6 +47,14 @@ def test_cast_shadows_darken_the_background_where_the_alpha_stays_zero(banks: li
     assert shadowed >= 3
 
 
+def test_a_good_share_of_scenes_are_close_ups_whose_subject_fills_half_the_frame_or_more(banks: list) -> None:
+    coverages = [draw_scene(banks, np.random.default_rng([8, index]), CROP * SUPERSAMPLE).alpha.mean()
+                 for index in range(40)]
+    close_ups = np.mean(np.array(coverages) >= 0.5)
+    assert 0.15 <= close_ups <= 0.5, coverages
+    assert np.mean(np.array(coverages) < 0.3) >= 0.4  # most scenes still show much of the plate
+
+
 def test_sample_has_the_network_inputs_and_targets_at_the_crop_size(banks: list) -> None:
     sample = training_sample(banks, seed=0, index=0, crop=CROP)
     shapes = {name: value.shape for name, value in sample.items()}

@@ -201,3 +201,21 @@ def test_a_file_signature_sees_same_size_same_mtime_edits_and_never_opens_a_fifo
         os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
         pytest.fail("file_signature blocked on a FIFO")
     assert result and result[0].startswith("InputError: ") and "FIFO" in result[0]
+
+
+def test_frames_skipped_on_a_rerun_keep_nothing_cached(shot_dir):
+    from bgmatte.frames import FrameSource
+    from bgmatte.plan import plan_run
+    from bgmatte.settings import MatteSettings
+
+    settings = MatteSettings()
+    plan = plan_run(str(shot_dir / "frame.####.exr"), str(shot_dir / "plate.####.exr"),
+                    str(shot_dir.parent / "unused" / "m.####.exr"), settings)
+    source = FrameSource(plan, settings, working_size=64)
+    source.inputs(1001)  # reads frames 1002 and 1003 ahead as motion cues, kept for their own turn
+    assert source._frames
+
+    for frame in plan.frames[1:]:
+        source.skip(frame)
+
+    assert not source._frames and not source._plates and not source._pending

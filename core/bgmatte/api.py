@@ -179,6 +179,7 @@ class Matter:
                 existing = read_complete(target)
                 if (existing is not None and existing.get("bgmatte:fingerprint") == fingerprint
                         and signed.unchanged(frame, existing)):
+                    source.skip(frame)
                     return FrameOutcome(frame=frame, status="skipped", output=str(target))
             inputs_attributes = signed.attributes(frame)  # before any of its pixels are read
             t0 = time.perf_counter()

@@ -140,6 +140,12 @@ class FrameSource:
         pixels, _ = read_mask_matched(path, self.plan.canvas, self.display)
         return self._finite(pixels, path)
 
+    def skip(self, frame: int) -> None:
+        """Forget a planned frame that will not be matted (skipped): nothing is kept for it any more."""
+        self._pending.discard(frame)
+        self._frames.pop(frame, None)
+        self._plates.pop(frame, None)
+
     def inputs(self, frame: int) -> FrameInputs:
         """The full-resolution working-linear inputs of one planned frame.
 

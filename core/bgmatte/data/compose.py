@@ -164,10 +164,10 @@ def _choose_element(banks: list[Bank], rng: np.random.Generator) -> ElementEntry
 
 
 def _choose_plate(banks: list[Bank], rng: np.random.Generator) -> np.ndarray:
-    """Pixels of a random plate: photos 40 % of the time when a bank has any."""
+    """Pixels of a random plate: photos 60 % of the time when a bank has any (real footage is photographic)."""
     entries = [plate for bank in banks for plate in bank.plates]
     photos = [plate for plate in entries if plate.kind == "photo"]
-    pool = photos if photos and rng.uniform() < 0.4 else entries
+    pool = photos if photos and rng.uniform() < 0.6 else entries
     return read_plate(pool[rng.integers(len(pool))].path)
 
 
@@ -203,17 +203,28 @@ Layer = tuple[np.ndarray, np.ndarray, np.ndarray]
 """(premult (H, W, 3), alpha (H, W), shadow factor on the plate (H, W, 1)) of one element layer."""
 
 
+# A share of elements is a close-up: scaled up until it covers at least half of the frame (a face,
+# hands, a dress or a coat filling the shot), up to all of it.
+CLOSE_UP_CHANCE = 0.25
+CLOSE_UP_COVERAGE = 0.5
+
+
 def _element_layer(rng: np.random.Generator, entry: ElementEntry, size: int, still: bool,
                    plate: np.ndarray) -> tuple[Layer, Layer]:
     """One element placed in the key frame (size x size) and its four neighbours (size/2, stacked)."""
     key = read_element(entry.path)
     height, width = key.shape[:2]
+    close_up = rng.uniform() < CLOSE_UP_CHANCE
     for _ in range(8):
-        scale = size * np.exp(rng.uniform(np.log(0.3), np.log(2.0))) / max(height, width)
-        centre = rng.uniform(-0.1, 1.1, 2) * size
+        if close_up:
+            scale = size * np.exp(rng.uniform(np.log(1.2), np.log(4.0))) / max(height, width)
+            centre = rng.uniform(0.2, 0.8, 2) * size
+        else:
+            scale = size * np.exp(rng.uniform(np.log(0.3), np.log(2.0))) / max(height, width)
+            centre = rng.uniform(-0.1, 1.1, 2) * size
         placement = _Placement(scale, rng.uniform(-25, 25), bool(rng.uniform() < 0.5), centre)
         coverage = _warp(key[..., 3:], placement, (height, width), size).mean()
-        if 0.02 < coverage < 0.9:
+        if (coverage >= CLOSE_UP_COVERAGE) if close_up else (0.02 < coverage < 0.9):
             break
     velocity = np.zeros(2) if still else rng.normal(0.0, size * 0.03, 2)
     spin = 0.0 if still else rng.normal(0.0, 2.0)

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from bgmatte.data.bank import Bank, open_bank
 from bgmatte.data.compose import training_sample
 from bgmatte.errors import InputError
+from bgmatte.priors import gain_match
 
 
 def open_banks(paths: Sequence[str | Path]) -> list[Bank]:
@@ -77,7 +78,7 @@ def quiet_expected_warnings() -> None:
     ``match_gain`` warns when a frame leaves little background to compare; training samples with
     a large subject do that on purpose, and a warning per sample would bury the training log.
     """
-    logging.getLogger("bgmatte.priors.plate_match").setLevel(logging.ERROR)
+    logging.getLogger(gain_match.__name__).setLevel(logging.ERROR)
 
 
 def _worker_init(_: int) -> None:

@@ -75,21 +75,62 @@ def photo_provenance(source: PhotoSource) -> dict[str, str]:
     return {"package": f"{source.distribution} {version}", "path": f"{source.package}/{source.path}"}
 
 
-@lru_cache(maxsize=1)
-def _srgb_to_acescg() -> OCIO.CPUProcessor:
+HDRI_COLORSPACE = "Linear Rec.709 (sRGB)"
+"""Colourspace of float EXR photographs (the bpy wheel's HDRIs: scene-linear Rec.709 primaries)."""
+
+
+@lru_cache(maxsize=4)
+def _to_acescg(colourspace: str) -> OCIO.CPUProcessor:
     config = OCIO.Config.CreateFromBuiltinConfig("cg-config-latest")
-    return config.getProcessor(PHOTO_COLORSPACE, "ACEScg").getDefaultCPUProcessor()
+    return config.getProcessor(colourspace, "ACEScg").getDefaultCPUProcessor()
+
+
+def _srgb_to_acescg() -> OCIO.CPUProcessor:
+    return _to_acescg(PHOTO_COLORSPACE)
+
+
+def decode_photo(path: Path) -> tuple[np.ndarray, str]:
+    """A photo file's pixels as stored and the OCIO colourspace they are in.
+
+    8-bit files (JPEG, PNG; greyscale becomes grey RGB, an alpha channel is dropped) come back as
+    uint8 (H, W, 3) RGB in :data:`PHOTO_COLORSPACE`; float EXRs (HDRIs) as float32 (H, W, 3) in
+    :data:`HDRI_COLORSPACE`. Crop first, then :func:`photo_to_acescg`, to convert only what is used.
+
+    Raises:
+        InputError: the file cannot be decoded.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".exr":
+        import OpenImageIO as oiio
+
+        buffer = oiio.ImageBuf(str(path))
+        if buffer.has_error or buffer.spec().nchannels < 3:
+            raise InputError(path, f"cannot decode photo: {buffer.geterror() or 'fewer than 3 channels'}")
+        return np.ascontiguousarray(buffer.get_pixels(oiio.FLOAT)[..., :3], dtype=np.float32), HDRI_COLORSPACE
+    pixels = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if pixels is None:
+        raise InputError(path, "cannot decode photo")
+    return np.ascontiguousarray(pixels[..., ::-1]), PHOTO_COLORSPACE
+
+
+def photo_to_acescg(pixels: np.ndarray, colourspace: str) -> np.ndarray:
+    """Decoded photo pixels (uint8 encoded or float linear, see :func:`decode_photo`) as scene-linear
+    ACEScg (H, W, 3) float32, converted with OCIO."""
+    rgb = np.array(pixels, dtype=np.float32, order="C")
+    if pixels.dtype == np.uint8:
+        rgb /= 255.0
+    _to_acescg(colourspace).applyRGB(rgb)
+    return rgb
+
+
+def load_photo_file(path: Path) -> np.ndarray:
+    """Any photo file (8-bit sRGB JPEG/PNG or linear float EXR) as scene-linear ACEScg (H, W, 3) float32."""
+    return photo_to_acescg(*decode_photo(path))
 
 
 def load_photo(source: PhotoSource) -> np.ndarray:
     """A wheel photo as scene-linear ACEScg (H, W, 3) float32 (greyscale photos become grey RGB)."""
-    path = photo_path(source)
-    pixels = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if pixels is None:
-        raise InputError(path, "cannot decode photo")
-    rgb = np.ascontiguousarray(pixels[..., ::-1], dtype=np.float32) / 255.0
-    _srgb_to_acescg().applyRGB(rgb)
-    return rgb
+    return load_photo_file(photo_path(source))
 
 
 def generate_plate(rng: np.random.Generator, size: int) -> tuple[np.ndarray, str]:

@@ -5,6 +5,12 @@ middle frame of each tuning shot); every method is then scored on the test split
 Composition-1k metrics over the whole image and over the unknown band (truth 0 < alpha < 1
 dilated), dtSSD / MESSDdt over the test sequences, and seconds per frame (the pull only: files are
 read before the clock starts; Blender's figure is its subprocess wall time per frame, startup included).
+The same scores are also reported per class (the shot's ``class`` in a photographic set, made by
+``bgmatte data --validation --photographic``; the element kind in a procedural one) and per frame
+size (e.g. 320x320 and 1920x1080, whose SADs are not comparable), each with bgmatte's ratio to the
+best peer. Closed-form matting solves a frame whose trimap has more than
+``peers.CLOSED_FORM_MAX_UNKNOWN`` unknown pixels on a 2x-downsampled copy (``downsampled_frames``
+in the result, a line under the table), so a full-resolution close-up takes seconds, not minutes.
 """
 from __future__ import annotations
 
@@ -109,8 +115,13 @@ def tune_peers(tune: list[ShotFrames], methods: tuple[str, ...]) -> dict[str, ob
     return best
 
 
-def _frame_puller(method: str, params: object, model: str) -> Callable[[ShotFrames, int], np.ndarray]:
-    """A function (shot, frame index) -> (H, W) alpha for bgmatte or one of the in-process peers."""
+def _frame_puller(method: str, params: object, model: str,
+                  notes: dict | None = None) -> Callable[[ShotFrames, int], np.ndarray]:
+    """A function (shot, frame index) -> (H, W) alpha for bgmatte or one of the in-process peers.
+
+    Closed-form matting runs through ``peers.closed_form_bounded``: a frame whose trimap has more
+    unknown pixels than ``peers.CLOSED_FORM_MAX_UNKNOWN`` is solved on a downsampled copy; such
+    frames are listed in ``notes`` (shot name -> downsampling factor per frame)."""
     if method == "bgmatte":
         from bgmatte.api import Matter
 
@@ -123,21 +134,28 @@ def _frame_puller(method: str, params: object, model: str) -> Callable[[ShotFram
             return peers.difference_key(shot.frames[i], shot.plate, params)
     else:
         def pull(shot: ShotFrames, i: int) -> np.ndarray:
-            return peers.closed_form(shot.frames[i], shot.plate, *params)
+            alpha, factor = peers.closed_form_bounded(shot.frames[i], shot.plate, *params)
+            if factor > 1 and notes is not None:
+                notes.setdefault(shot.shot.name, []).append(factor)
+            return alpha
     return pull
 
 
-def _pull_test(method: str, test: list[ShotFrames], params: object,
-               model: str) -> tuple[list[list[np.ndarray]], list[float]]:
+def _pull_test(method: str, test: list[ShotFrames], params: object, model: str,
+               notes: dict | None = None) -> tuple[list[list[np.ndarray]], list[float]]:
     """Every test frame's alpha from one method, per shot, and the seconds per frame."""
     if method == "blender_difference_key":
         jobs = [peers.KeyJob(path, s.plate_path, (params,)) for s in test for path in s.frame_paths]
         started = time.perf_counter()
         run = peers.blender_difference_key(jobs)
-        seconds = (time.perf_counter() - started) / max(1, len(jobs))
+        wall = time.perf_counter() - started
         flat = iter(m[params] for m in run.mattes)
-        return [[next(flat) for _ in s.frames] for s in test], [seconds] * len(jobs)
-    pull = _frame_puller(method, params, model)
+        # Per frame: its own render time inside Blender, scaled so that the frames share the
+        # subprocess wall time (startup included) in proportion; the mean is wall / frames.
+        inside = np.maximum(np.asarray(run.seconds_per_render, np.float64), 1e-9)
+        seconds = list(inside * wall / inside.sum()) if len(inside) == len(jobs) else [wall / max(1, len(jobs))] * len(jobs)
+        return [[next(flat) for _ in s.frames] for s in test], seconds
+    pull = _frame_puller(method, params, model, notes)
     alphas, seconds = [], []
     for s in test:
         shot_alphas = []
@@ -149,20 +167,43 @@ def _pull_test(method: str, test: list[ShotFrames], params: object,
     return alphas, seconds
 
 
+def size_label(shot: ShotFrames) -> str:
+    """A shot's frame size as ``WxH`` (the benchmark's per-resolution group)."""
+    height, width = shot.frames[0].shape[:2]
+    return f"{width}x{height}"
+
+
 def _score(test: list[ShotFrames], alphas: list[list[np.ndarray]]) -> dict:
-    """Mean image metrics (whole, unknown) over the test frames, per shot, and temporal metrics over sequences."""
+    """Mean image metrics (whole, unknown) over the test frames, per shot, per class (the shot's
+    ``class``, else its element kind), per frame size, and temporal metrics over sequences."""
     per_frame, per_shot = [], {}
+    per_class: dict[str, list[dict]] = {}
+    per_size: dict[str, list[dict]] = {}
     dtssd, messddt = [], []
     for s, predicted in zip(test, alphas):
         shot_frames = [metrics.image_scores(pred, true, {"whole": None, "unknown": metrics.trimap_unknown(true)})
                        for pred, true in zip(predicted, s.alphas)]
         per_shot[s.shot.name] = _mean_scores(shot_frames)
+        per_class.setdefault(s.shot.group, []).extend(shot_frames)
+        per_size.setdefault(size_label(s), []).extend(shot_frames)
         per_frame += shot_frames
         if len(predicted) > 1:
             dtssd.append(metrics.dtssd(predicted, s.alphas))
             messddt.append(metrics.messddt(predicted, s.alphas))
     temporal = {"dtssd": float(np.mean(dtssd)), "messddt": float(np.mean(messddt))} if dtssd else None
-    return {"mean": _mean_scores(per_frame), "per_shot": per_shot, "temporal": temporal, "frames": len(per_frame)}
+    return {"mean": _mean_scores(per_frame), "per_shot": per_shot, "temporal": temporal, "frames": len(per_frame),
+            "per_class": {name: _mean_scores(frames) for name, frames in per_class.items()},
+            "per_size": {name: _mean_scores(frames) for name, frames in per_size.items()}}
+
+
+def _ratios(results: dict, peers_run: list[str], pick: Callable[[dict], dict]) -> dict[str, float]:
+    """bgmatte's SAD and Grad over the best peer's, whole and unknown band, on the scores ``pick`` selects."""
+    ratios = {}
+    for region in ("whole", "unknown"):
+        for name in ("sad", "grad"):
+            best = min(pick(results[m])[region][name] for m in peers_run)
+            ratios[f"{name}_{region}"] = pick(results["bgmatte"])[region][name] / max(best, 1e-12)
+    return ratios
 
 
 def _mean_scores(frames: list[dict]) -> dict:
@@ -171,18 +212,29 @@ def _mean_scores(frames: list[dict]) -> dict:
             for region in ("whole", "unknown")}
 
 
-def _write_sheet(path: Path, test: list[ShotFrames], model: str) -> None:
-    """bgmatte on the middle frame of every test shot: frame | matte | comp over a checkerboard, one row each."""
+def sheet_paths(path: Path, test: list[ShotFrames]) -> dict[str, Path]:
+    """Where the contact sheet of each frame size goes: the first size at ``path``, any other
+    (e.g. a photographic set's 1920x1080 shots) next to it as ``<stem>_<W>x<H>.png``."""
+    sizes = list(dict.fromkeys(size_label(s) for s in test))
+    return {z: path if k == 0 else path.with_name(f"{path.stem}_{z}{path.suffix}") for k, z in enumerate(sizes)}
+
+
+def _write_sheet(path: Path, test: list[ShotFrames], model: str) -> list[Path]:
+    """bgmatte on the middle frame of every test shot: frame | matte | comp over a checkerboard, one
+    row each; one sheet per frame size (see ``sheet_paths``). Returns the files written."""
     from bgmatte.api import Matter
     from bgmatte.eval.contact_sheet import write_contact_sheet
 
     matter = Matter(model=model, device="cpu")
-    rows = []
+    rows: dict[str, list] = {}
     for s in test:
         i = len(s.frames) // 2
         result = matter.matte_frame(s.frames[i], s.plate, neighbours=_neighbours(s.frames, i))
-        rows.append((s.frames[i], result.alpha, result.premult))
-    write_contact_sheet(path, rows)
+        rows.setdefault(size_label(s), []).append((s.frames[i], result.alpha, result.premult))
+    paths = sheet_paths(path, test)
+    for size, size_rows in rows.items():
+        write_contact_sheet(paths[size], size_rows)
+    return [paths[size] for size in rows]
 
 
 def run_benchmark(folder: Path, model: str = "default", methods: tuple[str, ...] = METHODS,
@@ -214,23 +266,34 @@ def run_benchmark(folder: Path, model: str = "default", methods: tuple[str, ...]
     say(f"tuning peers on {len(tune)} shot(s)")
     params = tune_peers(tune, tuple(m for m in methods if m in PEERS))
     results = {}
+    frame_sizes = [size_label(s) for s in test for _ in s.frames]
     for method in methods:
         say(f"running {method} on {len(test)} test shot(s)")
-        alphas, seconds = _pull_test(method, test, params.get(method), model)
+        notes: dict[str, list[int]] = {}
+        alphas, seconds = _pull_test(method, test, params.get(method), model, notes)
         results[method] = {**_score(test, alphas), "seconds_per_frame": float(np.mean(seconds)),
+                           "seconds_per_frame_per_size": {
+                               z: float(np.mean([t for t, label in zip(seconds, frame_sizes) if label == z]))
+                               for z in dict.fromkeys(frame_sizes)},
                            "params": params.get(method)}
-    ratios = {}
+        if method == "closed_form":
+            results[method]["downsampled_frames"] = notes
+    ratios, ratios_per_class, ratios_per_size = {}, {}, {}
     ran_peers = [m for m in methods if m in PEERS]
+    classes = list(dict.fromkeys(s.shot.group for s in test))
+    sizes = list(dict.fromkeys(size_label(s) for s in test))
     if "bgmatte" in results and ran_peers:
-        for region in ("whole", "unknown"):
-            for name in ("sad", "grad"):
-                best = min(results[m]["mean"][region][name] for m in ran_peers)
-                ratios[f"{name}_{region}"] = results["bgmatte"]["mean"][region][name] / max(best, 1e-12)
+        ratios = _ratios(results, ran_peers, lambda r: r["mean"])
+        ratios_per_class = {c: _ratios(results, ran_peers, lambda r, c=c: r["per_class"][c]) for c in classes}
+        ratios_per_size = {z: _ratios(results, ran_peers, lambda r, z=z: r["per_size"][z]) for z in sizes}
     if sheet is not None:
-        say(f"writing the contact sheet {sheet}")
+        say(f"writing the contact sheet {', '.join(str(p) for p in sheet_paths(sheet, test).values())}")
         _write_sheet(sheet, test, model)
     return {"set": str(folder), "model": model, "test_shots": [s.shot.name for s in test],
             "tune_shots": [s.shot.name for s in tune], "methods": results, "ratios": ratios,
+            "classes": {c: [s.shot.name for s in test if s.shot.group == c] for c in classes},
+            "sizes": {z: [s.shot.name for s in test if size_label(s) == z] for z in sizes},
+            "ratios_per_class": ratios_per_class, "ratios_per_size": ratios_per_size,
             "units": {"sad": "/1000", "mse": "x1000", "grad": "/1000", "conn": "/1000",
                       "dtssd": "x100", "messddt": "x1000"}}
 
@@ -247,6 +310,18 @@ def format_table(result: dict) -> str:
                      f"{u['sad']:>8.3f}{u['mse']:>8.3f}{u['grad']:>8.3f}{u['conn']:>8.3f} |{temporal} |"
                      f"{r['seconds_per_frame']:>9.3f}  {r['params'] if r['params'] is not None else ''}")
     lines += _per_shot_lines(result)
+    lines += _group_lines(result, "class", result.get("classes", {}), result.get("ratios_per_class", {}))
+    lines += _group_lines(result, "size", result.get("sizes", {}), result.get("ratios_per_size", {}))
+    if result.get("sizes"):
+        for size in result["sizes"]:
+            cells = [f"{m} {r['seconds_per_frame_per_size'][size]:.3f}" for m, r in result["methods"].items()
+                     if size in r.get("seconds_per_frame_per_size", {})]
+            lines.append(f"s/frame at {size}: " + ", ".join(cells))
+    reduced = result["methods"].get("closed_form", {}).get("downsampled_frames")
+    if reduced:
+        shots = ", ".join(f"{name} (1/{max(factors)})" for name, factors in reduced.items())
+        lines.append(f"closed_form ran downsampled (more than {peers.CLOSED_FORM_MAX_UNKNOWN} unknown trimap "
+                     f"pixels; alpha upsampled, known pixels kept) on: {shots}")
     missing = [m for m in METHODS if m not in result["methods"]]
     if missing:
         lines.append(f"not run: {', '.join(missing)}")
@@ -264,5 +339,29 @@ def _per_shot_lines(result: dict) -> list[str]:
     for shot in result["test_shots"]:
         cells = [result["methods"][m]["per_shot"][shot]["whole"] for m in methods]
         lines.append(f"{shot:<26}" + "".join(f"{c['sad']:>10.2f} /{c['grad']:>7.2f}" for c in cells))
+    lines.append("")
+    return lines
+
+
+def _group_lines(result: dict, key: str, groups: dict[str, list[str]], ratios: dict[str, dict]) -> list[str]:
+    """Per class (or frame size): every method's SAD / Grad over the whole image and the unknown band
+    (mean over the group's test frames), then bgmatte over the best peer for each."""
+    if not groups:
+        return []
+    methods = list(result["methods"])
+    label = f"{key} (shots)"
+    head = (f"{label:<22}" + "".join(f"{m[:26]:>27}" for m in methods)
+            + ("   bgmatte/best SAD Grad SAD-u Grad-u" if ratios else ""))
+    sub = f"{'':<22}" + f"{'SAD  Grad | SAD-u Grad-u':>27}" * len(methods)
+    lines = [head, sub, "-" * len(head)]
+    for name, shots in groups.items():
+        cells = [result["methods"][m][f"per_{key}"][name] for m in methods]
+        row = f"{f'{name} ({len(shots)})':<22}" + "".join(
+            f"{c['whole']['sad']:>7.2f}{c['whole']['grad']:>6.2f} |{c['unknown']['sad']:>6.2f}{c['unknown']['grad']:>6.2f}"
+            for c in cells)
+        if name in ratios:
+            r = ratios[name]
+            row += f"   {r['sad_whole']:>15.2f}{r['grad_whole']:>5.2f}{r['sad_unknown']:>6.2f}{r['grad_unknown']:>7.2f}"
+        lines.append(row)
     lines.append("")
     return lines

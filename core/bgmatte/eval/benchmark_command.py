@@ -7,7 +7,9 @@ Runs bgmatte, the plain difference key, closed-form matting (pymatting, trimap f
 difference) and Blender's Difference Key node (through bpy). The peers' thresholds are
 grid-searched on tune/; every method is scored on test/: SAD, MSE, Grad, Conn over the whole image
 and the unknown band, dtSSD and MESSDdt over the sequences, seconds per frame, and bgmatte's SAD
-and Grad as a ratio of the best peer's, then every method's scores per test shot. Progress lines go
+and Grad as a ratio of the best peer's, then every method's scores per test shot, per class (the
+shot's class in a photographic set, ``bgmatte data --validation --photographic``; else the element
+kind) and per frame size, with seconds per frame at each size. Progress lines go
 to stderr, the table to stdout; ``--sheet`` writes bgmatte's matte of each test shot as a contact sheet.
 """
 from __future__ import annotations
@@ -30,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"comma-separated methods to run (default: all of {','.join(METHODS)})")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the full result as JSON")
     parser.add_argument("--sheet", type=Path, metavar="PNG",
-                        help="write a contact sheet of bgmatte on each test shot: frame | matte | comp")
+                        help="write a contact sheet of bgmatte on each test shot: frame | matte | comp "
+                             "(one per frame size: other sizes go next to it as NAME_WxH.png)")
 
 
 def run(args: argparse.Namespace) -> int:
