@@ -114,3 +114,32 @@ def test_data_command_refuses_a_negative_count_before_writing(tmp_path: Path, ca
     assert main(["data", "--out", str(out), "--elements", "-1"]) == 2
     assert "bgmatte: error: --elements: must be 0 or more" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_catalogue_photos_in_a_bank_come_from_the_training_split_only(tmp_path: Path, monkeypatch) -> None:
+    from bgmatte.data import generate, photo_catalogue
+
+    hdris = photo_catalogue.installed_files("training", "this test", hdri_only=True)  # always installed (bpy)
+    assert len(hdris) == 5
+    assert not {image.name for image, _ in hdris} & set(photo_catalogue.VALIDATION_HDRIS)
+    monkeypatch.setattr(generate, "installed_files", lambda split, purpose: hdris if split == "training" else [])
+
+    generate_bank(tmp_path, seed=1, elements=1, plates=1, photos=False, element_size=64, plate_size=64,
+                  catalogue=True)
+
+    bank = open_bank(tmp_path)
+    catalogued = [plate for plate in bank.plates if plate.id.startswith("catalogue_")]
+    assert len(catalogued) == 5 and all(plate.kind == "photo" for plate in catalogued)
+    index = json.loads((tmp_path / "index.json").read_text())
+    records = [p for p in index["plates"] if p["id"].startswith("catalogue_")]
+    assert all(r["licence"].startswith("CC0") and max(r["width"], r["height"]) <= generate.CATALOGUE_PLATE_SIZE
+               for r in records)
+    assert np.isfinite(read_plate(catalogued[0].path)).all()
+
+
+def test_a_missing_catalogue_package_is_one_line_naming_the_install_command(tmp_path: Path) -> None:
+    from bgmatte.data import photo_catalogue
+
+    with pytest.raises(InputError, match="apt-get install --no-install-recommends") as raised:
+        photo_catalogue.installed_files("training", "a bank", deb_root=tmp_path / "empty-root")
+    assert "\n" not in raised.value.problem

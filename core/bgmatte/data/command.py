@@ -26,7 +26,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bgmatte.data.generate import ELEMENT_SIZE, PLATE_SIZE, generate_bank
+from bgmatte.data.generate import ELEMENT_SIZE, PLATE_SIZE, catalogue_training_photos, generate_bank
 from bgmatte.data.photo_validation import PHOTO_SEED, SOURCE_SETS, PhotoRecipe, generate_photo_validation
 from bgmatte.data.plates import PHOTO_SOURCES, photo_path
 from bgmatte.data.validation import VALIDATION_SEED, ValidationRecipe, generate_validation
@@ -45,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plate-size", type=int, default=PLATE_SIZE,
                         help=f"procedural plate side in pixels (default {PLATE_SIZE})")
     parser.add_argument("--no-photos", action="store_true", help="leave out the wheel photos")
+    parser.add_argument("--catalogue-photos", action="store_true",
+                        help="also the training split of the photo catalogue (Debian wallpaper photographs "
+                             "and five bpy HDRIs; needs: apt-get install --no-install-recommends mate-backgrounds "
+                             "plasma-workspace-wallpapers lxqt-themes)")
     group = parser.add_argument_group("validation set (--validation)")
     group.add_argument("--validation", action="store_true",
                        help="write a held-out validation set of shots instead of a training bank")
@@ -161,14 +165,16 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_photos:
         for source in PHOTO_SOURCES:
             photo_path(source)
+    extra = len(catalogue_training_photos()) if args.catalogue_photos else 0
     command = shlex.join(["bgmatte", "data", "--out", str(args.out), "--seed", str(args.seed),
                           "--elements", str(args.elements), "--plates", str(args.plates),
                           "--element-size", str(args.element_size), "--plate-size", str(args.plate_size)]
-                         + ["--no-photos"] * args.no_photos)
-    total = args.elements + args.plates + (0 if args.no_photos else len(PHOTO_SOURCES))
+                         + ["--no-photos"] * args.no_photos + ["--catalogue-photos"] * args.catalogue_photos)
+    total = args.elements + args.plates + (0 if args.no_photos else len(PHOTO_SOURCES)) + extra
     with tqdm(total=total, unit="file", file=sys.stderr, mininterval=1.0, disable=None) as bar:
         index = generate_bank(args.out, args.seed, args.elements, args.plates, photos=not args.no_photos,
                               element_size=args.element_size, plate_size=args.plate_size,
-                              progress=_progress_printer(bar, total), command=command)
+                              progress=_progress_printer(bar, total), command=command,
+                              catalogue=args.catalogue_photos)
     print(f"wrote {index}")
     return 0

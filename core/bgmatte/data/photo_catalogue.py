@@ -110,8 +110,13 @@ Checked and rejected (bookworm versions):
 from __future__ import annotations
 
 import importlib.util
+import logging
 from dataclasses import dataclass
 from pathlib import Path
+
+from bgmatte.errors import InputError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,8 @@ class PackageInfo:
     installed_mb: float
     install: str
     """The command that installs it."""
+    optional: bool = False
+    """A large download for few files: a split's files from it are used only when it is installed."""
 
 
 @dataclass(frozen=True)
@@ -179,7 +186,7 @@ PACKAGES: dict[str, PackageInfo] = {
     "lxqt-themes": PackageInfo("deb", "lxqt-themes", "1.2.0-1", 25.8, 26.0,
                                _DEB_INSTALL + "lxqt-themes  # pulls lxqt-system-theme (small)"),
     "torcs-data": PackageInfo("deb", "torcs-data", "1.3.7+dfsg-5", 333.3, 533.5,
-                              _DEB_INSTALL + "torcs-data"),
+                              _DEB_INSTALL + "torcs-data", optional=True),
     "bpy": PackageInfo("pypi", "bpy", "5.0.1", 0.0, 821.0, "pip install bpy  # project dependency"),
     "scikit-image": PackageInfo("pypi", "scikit-image", "0.26.0", 0.0, 0.0,
                                 "pip install scikit-image  # project dependency"),
@@ -441,3 +448,45 @@ def installed_path(image: CatalogueImage, deb_root: Path | None = None) -> Path:
     if spec is None or not spec.submodule_search_locations:
         return Path(image.path)
     return Path(next(iter(spec.submodule_search_locations))) / rest
+
+
+def installed_files(split: str, purpose: str, hdri_only: bool = False, deb_root: Path | None = None,
+                    hint: str = "") -> list[tuple[CatalogueImage, Path]]:
+    """Every file of one split that is installed, with its path; a package missing whole is an error.
+
+    Files missing from a package that is otherwise there (another version) are skipped with a warning;
+    an optional package (``PackageInfo.optional``) that is not installed is left out silently.
+
+    Args:
+        split: ``"validation"`` or ``"training"``.
+        purpose: What needs the files, for the error line (e.g. "the photographic validation set").
+        hdri_only: Only the bpy HDRIs of the split.
+        deb_root: Folder the Debian paths are taken under (None: ``/``).
+        hint: Appended to the error line (another way to go on).
+
+    Raises:
+        InputError: one line naming the packages that are not installed and the command that installs them.
+    """
+    images = [image for image in images_in_split(split) if not hdri_only or image.kind.startswith("hdri")]
+    found, missing = [], {}
+    for image in images:
+        path = installed_path(image, deb_root)
+        if path.is_file():
+            found.append((image, path))
+        else:
+            missing.setdefault(image.package, []).append(image)
+    found_packages = {image.package for image, _ in found}
+    absent = [package for package in missing if package not in found_packages]
+    for package in [package for package in absent if PACKAGES[package].optional]:
+        absent.remove(package)
+        del missing[package]
+    if absent:
+        debs = [package for package in absent if PACKAGES[package].manager == "deb"]
+        commands = ([_DEB_INSTALL + " ".join(debs)] if debs else []) + [
+            PACKAGES[package].install for package in absent if PACKAGES[package].manager != "deb"]
+        raise InputError(", ".join(absent), f"not installed: {purpose} needs its photos; install with: "
+                         f"{'; '.join(commands)}" + (f" ({hint})" if hint else ""))
+    for package, images_missing in missing.items():
+        log.warning("%s: %d catalogued file(s) missing from the installed package (another version?), "
+                    "skipped: %s", package, len(images_missing), ", ".join(i.name for i in images_missing))
+    return found

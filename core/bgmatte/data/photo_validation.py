@@ -63,11 +63,11 @@ import numpy as np
 import PyOpenColorIO as OCIO
 
 from bgmatte.data.elements import (_blob_mask, _body_mask, _draw_coverage, _polygon_mask, _signed_distance,
-                                   _soft_alpha, _strand_paths, _threads, generate_element)
+                                   _soft_alpha, _threads, generate_element)
 from bgmatte.data.elements import KINDS as ELEMENT_KINDS
 from bgmatte.data.exr import write_exr
 from bgmatte.data.generate import item_rng
-from bgmatte.data.photo_catalogue import PACKAGES, CatalogueImage, images_in_split, installed_path
+from bgmatte.data.photo_catalogue import CatalogueImage, images_in_split, installed_files
 from bgmatte.data.plates import decode_photo, photo_to_acescg
 from bgmatte.data.textures import fractal_noise, random_colour, smoothstep
 from bgmatte.data.validation import FIRST_FRAME, VALIDATION_FORMAT, Shot, _sensor_noise
@@ -176,46 +176,15 @@ class _Source:
                 "sha_matches_catalogue": self.sha256[:16] == image.sha256_16, "split": image.split}
 
 
-def _missing_package_error(packages: list[str]) -> InputError:
-    names = " ".join(packages)
-    return InputError(", ".join(packages),
-                      f"not installed: the photographic validation set needs its held-out photos; "
-                      f"install with: apt-get install --no-install-recommends {names} "
-                      f"(or --sources hdri for a small set from the bpy HDRIs alone)")
-
-
 def validation_files(sources: str = "all", deb_root: Path | None = None) -> list[tuple[CatalogueImage, Path]]:
-    """The held-out files a set of ``sources`` reads, each with where it is installed.
-
-    Args:
-        sources: ``"all"`` or ``"hdri"``.
-        deb_root: Folder the Debian paths are taken under (None: ``/``).
+    """The held-out files a set of ``sources`` (``"all"`` or ``"hdri"``) reads, each with where it is installed.
 
     Raises:
         InputError: a Debian package (all of its files absent) or the bpy wheel is not installed;
             one line naming the packages and the command that installs them.
     """
-    images = [image for image in images_in_split("validation")
-              if sources == "all" or image.kind.startswith("hdri")]
-    found, missing = [], {}
-    for image in images:
-        path = installed_path(image, deb_root)
-        if path.is_file():
-            found.append((image, path))
-        else:
-            missing.setdefault(image.package, []).append(image)
-    found_packages = {image.package for image, _ in found}
-    absent = [package for package in missing if package not in found_packages]
-    deb_absent = [package for package in absent if PACKAGES[package].manager == "deb"]
-    if deb_absent:
-        raise _missing_package_error(deb_absent)
-    if absent:
-        raise InputError(", ".join(absent), f"not installed: the photographic validation set needs its HDRIs; "
-                         f"install with: {'; '.join(PACKAGES[p].install for p in absent)}")
-    for package, images_missing in missing.items():
-        log.warning("%s: %d held-out file(s) missing from the installed package (another version?), "
-                    "skipped: %s", package, len(images_missing), ", ".join(i.name for i in images_missing))
-    return found
+    return installed_files("validation", "the photographic validation set", hdri_only=sources == "hdri",
+                           deb_root=deb_root, hint="or --sources hdri for a small set from the bpy HDRIs alone")
 
 
 class _SourceBank:
