@@ -9,6 +9,7 @@ does, but driven by the shot's own noise instead of a slider.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 from torch import Tensor
@@ -18,10 +19,7 @@ GATE_ALPHA = 0.05
 # The residual must exceed this many noise sigmas plus what this many pixels of misregistration
 # leave at the plate's edges (its gradient); it keeps the alpha fully from twice that.
 GATE_SIGMAS = 2.5
-GATE_REGISTRATION_PX = 0.75
-# A shift below a pixel mixes a pixel with its 8 neighbours: the largest step to one of them
-# bounds what misregistration can leave there.
-NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+GATE_REGISTRATION_PX = 0.75  # a shift below a pixel mixes a pixel with its 8 neighbours
 
 
 def gate_strength(residual: Tensor, gradient: Tensor, noise: Tensor, channel_dim: int,
@@ -68,13 +66,15 @@ def gate_small_alpha(alpha: np.ndarray, frame: np.ndarray, plate: np.ndarray, no
     ys, xs = np.nonzero(candidates)
     if len(ys) == 0:
         return alpha
-    height, width = alpha.shape
+    top, bottom = int(ys.min()), int(ys.max()) + 1
+    rows = slice(max(top - 1, 0), min(bottom + 1, alpha.shape[0]))
+    # The largest step to one of the 8 neighbours: the larger of (3x3 max - pixel) and (pixel - 3x3 min).
+    band = np.ascontiguousarray(plate[rows], dtype=np.float32)
+    square = np.ones((3, 3), np.uint8)
+    step = np.maximum(cv2.dilate(band, square, borderType=cv2.BORDER_REPLICATE) - band,
+                      band - cv2.erode(band, square, borderType=cv2.BORDER_REPLICATE))
     residual = frame[ys, xs] - plate[ys, xs]
-    centre = plate[ys, xs]
-    gradient = np.zeros_like(centre)
-    for dy, dx in NEIGHBOURS:
-        neighbour = plate[np.clip(ys + dy, 0, height - 1), np.clip(xs + dx, 0, width - 1)]
-        np.maximum(gradient, np.abs(neighbour - centre), out=gradient)
+    gradient = step[ys - rows.start, xs]
     strength = gate_strength(torch.from_numpy(residual), torch.from_numpy(gradient),
                              torch.from_numpy(np.asarray(noise, np.float32)), 1)
     alpha[ys, xs] *= strength.numpy()
