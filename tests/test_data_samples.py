@@ -142,3 +142,22 @@ def test_a_background_change_relights_or_moves_only_part_of_the_plate() -> None:
         moved = np.abs(changed - plate).max(axis=2) > 1e-4
         assert changed.shape == plate.shape and changed.dtype == np.float32
         assert 0.0 < moved.mean() < 0.6, f"seed {seed}: {moved.mean():.2f} of the plate changed"
+
+
+def test_some_elements_wear_the_texture_of_a_bank_photo(tmp_path: Path) -> None:
+    from bgmatte.data.compose import PHOTO_TEXTURE_CHANCE, _dress, _photo_texture
+
+    generate_bank(tmp_path, seed=12, elements=1, plates=1, photos=True, element_size=48, plate_size=48)
+    banks = [open_bank(tmp_path)]
+    textures = [_photo_texture(np.random.default_rng([9, i]), banks, (40, 30)) for i in range(60)]
+    worn = [t for t in textures if t is not None]
+    assert abs(len(worn) / len(textures) - PHOTO_TEXTURE_CHANCE) < 0.15
+    assert all(t.shape == (40, 30, 3) and t.min() >= 0 and 0.5 < t.mean() < 2.0 for t in worn)
+    assert max(float(t.std()) for t in worn) > 0.1  # real detail, not a flat colour
+
+    element = np.zeros((40, 30, 4), np.float32)
+    element[..., :3], element[..., 3] = 0.25, 0.5
+    dressed = _dress(element, np.eye(3, dtype=np.float32), worn[0])
+    np.testing.assert_array_equal(dressed[..., 3], element[..., 3])
+    np.testing.assert_allclose(dressed[..., :3], 0.25 * worn[0], rtol=1e-6)
+    assert _photo_texture(np.random.default_rng(0), [], (4, 4)) is None  # no photo in the banks

@@ -94,7 +94,7 @@ def draw_scene(banks: list[Bank], rng: np.random.Generator, size: int) -> Scene:
     plate = _plate_crop(rng, _choose_plate(banks, rng), size)
     small = size // SUPERSAMPLE
     still = rng.uniform() < 0.3
-    layers = [_element_layer(rng, _choose_element(banks, rng), size, still, plate)
+    layers = [_element_layer(rng, _choose_element(banks, rng), size, still, plate, banks)
               for _ in range(1 if rng.uniform() < 0.75 else 2)]
     premult = np.zeros((size, size, 3), np.float32)
     alpha = np.zeros((size, size), np.float32)
@@ -207,10 +207,12 @@ Layer = tuple[np.ndarray, np.ndarray, np.ndarray]
 # hands, a dress or a coat filling the shot), up to all of it.
 CLOSE_UP_CHANCE = 0.25
 CLOSE_UP_COVERAGE = 0.5
+# A share of elements wears the texture of a bank photo (real surface detail, not noise).
+PHOTO_TEXTURE_CHANCE = 0.3
 
 
 def _element_layer(rng: np.random.Generator, entry: ElementEntry, size: int, still: bool,
-                   plate: np.ndarray) -> tuple[Layer, Layer]:
+                   plate: np.ndarray, banks: list[Bank]) -> tuple[Layer, Layer]:
     """One element placed in the key frame (size x size) and its four neighbours (size/2, stacked)."""
     key = read_element(entry.path)
     height, width = key.shape[:2]
@@ -229,8 +231,9 @@ def _element_layer(rng: np.random.Generator, entry: ElementEntry, size: int, sti
     velocity = np.zeros(2) if still else rng.normal(0.0, size * 0.03, 2)
     spin = 0.0 if still else rng.normal(0.0, 2.0)
     colour = _recolour(rng, key, plate, placement, size)
+    texture = _photo_texture(rng, banks, (height, width))
     shadow = _shadow_maker(rng, entry, placement, (height, width))
-    coloured = _apply_colour(key, colour)
+    coloured = _dress(key, colour, texture)
     key_rgba = _warp(coloured, placement, (height, width), size)
     key_layer = (key_rgba[..., :3], np.clip(key_rgba[..., 3], 0.0, 1.0), shadow(key_rgba[..., 3], 1.0))
     small = size // SUPERSAMPLE
@@ -241,7 +244,7 @@ def _element_layer(rng: np.random.Generator, entry: ElementEntry, size: int, sti
         paths = [entry.path] * len(NEIGHBOURS)
     premults, alphas, shadows = [], [], []
     for offset, path in zip(NEIGHBOURS, paths):
-        source = coloured if path == entry.path else _apply_colour(read_element(path), colour)
+        source = coloured if path == entry.path else _dress(read_element(path), colour, texture)
         moved = _Placement(placement.scale * factor, placement.angle + spin * offset, placement.flip,
                            (placement.centre + velocity * offset) * factor)
         rgba = _warp(source, moved, (height, width), small)
@@ -292,6 +295,29 @@ def _recolour(rng: np.random.Generator, key: np.ndarray, plate: np.ndarray, plac
             pull = (np.maximum(target, 1e-5) / np.maximum(element_mean, 1e-5)) ** rng.uniform(0.5, 0.95)
             matrix = matrix * pull[None, :]
     return matrix.astype(np.float32)
+
+
+def _photo_texture(rng: np.random.Generator, banks: list[Bank], shape: tuple[int, int]) -> np.ndarray | None:
+    """Sometimes (``PHOTO_TEXTURE_CHANCE``) a photograph's detail to dress an element in: (h, w, 3), mean 1.
+
+    A crop of a bank photo, divided by its mean and given a random contrast, so that a procedural
+    or rendered element carries the texture and colour variation of real surfaces (cloth, skin,
+    foliage, print) and moves with it.
+    """
+    photos = [plate for bank in banks for plate in bank.plates if plate.kind == "photo"]
+    if not photos or rng.uniform() >= PHOTO_TEXTURE_CHANCE:
+        return None
+    crop = _plate_crop(rng, read_plate(photos[rng.integers(len(photos))].path), max(shape))[:shape[0], :shape[1]]
+    texture = np.maximum(crop, 0.0) / max(float(crop.mean()), 1e-6)
+    return np.minimum(texture ** rng.uniform(0.5, 1.2), 20.0).astype(np.float32)
+
+
+def _dress(rgba: np.ndarray, matrix: np.ndarray, texture: np.ndarray | None) -> np.ndarray:
+    """An element recoloured by ``matrix`` and, when given, multiplied by a photo texture (premultiplied)."""
+    out = _apply_colour(rgba, matrix)
+    if texture is not None:
+        out[..., :3] *= texture
+    return out
 
 
 def _apply_colour(rgba: np.ndarray, matrix: np.ndarray) -> np.ndarray:
