@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from bgmatte.color.encoding import decode_from_network, encode_for_network
-from bgmatte.export import (components_twin, filter_twin, foreground_twin, refine_twin, resample_twin,
-                            segmentation_twin, statistics_twin)
+from bgmatte import filters
+from bgmatte.export import components_twin, foreground_twin, refine_twin, resample_twin, segmentation_twin
 from bgmatte.export.graph import trace_guided_coefficients
 from bgmatte.model import create_model
 from bgmatte.output import foreground
@@ -26,8 +26,7 @@ from bgmatte.refine import uncertain
 from conftest import TEST_MODEL, read_exr
 
 SHOT = Path(__file__).resolve().parents[1] / "samples" / "shot"
-TWINS = (components_twin, filter_twin, foreground_twin, refine_twin, resample_twin, segmentation_twin,
-         statistics_twin)
+TWINS = (components_twin, filters, foreground_twin, refine_twin, resample_twin, segmentation_twin)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -95,7 +94,7 @@ def test_resize_area_twin_averages_pixel_areas_like_opencv(size, target):
 @pytest.mark.parametrize("sigma", [0.5, 1.0, 2.3, 5.0, 12.0])
 def test_gaussian_blur_twin_matches_opencv_with_reflect101_border(sigma):
     image = np.random.default_rng(1).random((37, 53, 3)).astype(np.float32)
-    got = hwc(filter_twin.gaussian_blur(nchw(image), sigma))
+    got = hwc(filters.gaussian_blur(nchw(image), sigma))
     np.testing.assert_allclose(got, cv2.GaussianBlur(image, (0, 0), sigma), rtol=0, atol=1e-6)
 
 
@@ -103,16 +102,16 @@ def test_gaussian_blur_twin_matches_opencv_with_reflect101_border(sigma):
 def test_disc_morphology_twins_match_opencv_ellipses(radius):
     mask = (np.random.default_rng(2).random((41, 57)) > 0.6).astype(np.float32)
     element = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    assert np.array_equal(filter_twin.dilate_disc(nchw(mask), radius)[0, 0].numpy(), cv2.dilate(mask, element))
-    assert np.array_equal(filter_twin.erode_disc(nchw(mask), radius)[0, 0].numpy(), cv2.erode(mask, element))
+    assert np.array_equal(filters.dilate_disc(nchw(mask), radius)[0, 0].numpy(), cv2.dilate(mask, element))
+    assert np.array_equal(filters.erode_disc(nchw(mask), radius)[0, 0].numpy(), cv2.erode(mask, element))
 
 
 def test_statistics_twins_match_numpy_median_and_python_round():
     rng = np.random.default_rng(3)
     for count in (1, 2, 1000, 1001):
         values = rng.normal(size=(count, 3)).astype(np.float32)
-        assert np.array_equal(statistics_twin.median_rows(torch.from_numpy(values)).numpy(), np.median(values, axis=0))
-    assert [statistics_twin.round_even(v) for v in (0.5, 1.5, 2.5, -0.5, 2.6)] == [round(v) for v in
+        assert np.array_equal(filters.median_rows(torch.from_numpy(values)).numpy(), np.median(values, axis=0))
+    assert [filters.round_even(v) for v in (0.5, 1.5, 2.5, -0.5, 2.6)] == [round(v) for v in
                                                                                    (0.5, 1.5, 2.5, -0.5, 2.6)]
 
 

@@ -13,7 +13,6 @@ import torch
 from torch import Tensor
 
 from bgmatte.export.resample_twin import resize_area, working_shape
-from bgmatte.export.statistics_twin import median_rows
 from bgmatte.output import foreground
 
 
@@ -36,16 +35,7 @@ def estimate_noise_floor(frame: Tensor, plate: Tensor, alpha: Tensor, background
     if int(background.sum()) < min_pixels:
         return sigma
     difference = (frame[0, :, ::step, ::step] - plate[0, :, ::step, ::step]).permute(1, 2, 0)
-    residual = difference[background]
-    inliers = torch.ones(residual.shape[0], dtype=torch.bool, device=frame.device)
-    for _ in range(clip_iterations):
-        centre = median_rows(residual[inliers])
-        deviation = torch.abs(residual - centre)
-        sigma = 1.4826 * median_rows(deviation[inliers])
-        inliers = torch.all(deviation <= clip_sigmas * sigma, dim=1)
-        if int(inliers.sum()) < min_pixels:
-            break
-    return sigma
+    return foreground.noise_sigma(difference[background], min_pixels, clip_sigmas, clip_iterations)
 
 
 def above_noise(excess: Tensor, sigma: Tensor, sigmas: float) -> Tensor:

@@ -4,8 +4,10 @@ What Nuke's Inference node runs. It repeats ``bgmatte.pipeline.matte_arrays`` fo
 (``--seg auto --motion none``): the exposure normalisation (``bgmatte.color.exposure``, the same
 torch function), the plate gain match, area downsampling to the working size, the
 network encoding, the automatic soft segmentation, motion = four copies of the frame's grey, the
-generator, the full-resolution refinement and the premultiplied foreground. NumPy/OpenCV steps run
-as their TorchScript twins (``*_twin`` modules); the encoding and the generator are the core's own.
+generator, the full-resolution refinement and the premultiplied foreground. The exposure scale, the
+gain match, the prior's threshold, the added-light bound, the clip-black strength, the encoding and
+the generator are the core's own torch functions; the other NumPy/OpenCV steps run as their
+TorchScript twins (``*_twin`` modules).
 
 Scripted, not traced: sizes, radii, thresholds and loop counts are computed from each frame at run
 time, so any frame size works. Frozen at export: the weights, the working size (longest side) of the

@@ -13,8 +13,8 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from bgmatte.export.filter_twin import dilate_square
 from bgmatte.export.resample_twin import resize_area
+from bgmatte.filters import dilate_square
 from bgmatte.refine import noise_gate, uncertain
 
 

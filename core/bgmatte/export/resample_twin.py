@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from bgmatte.export.statistics_twin import round_even
+from bgmatte.filters import round_even
 
 
 def working_shape(height: int, width: int, longest: int) -> tuple[int, int]:

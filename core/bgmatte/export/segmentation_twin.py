@@ -11,8 +11,7 @@ import torch
 from torch import Tensor
 
 from bgmatte.export.components_twin import fill_holes, remove_specks
-from bgmatte.export.filter_twin import dilate_disc, erode_disc, gaussian_blur, gaussian_kernel
-from bgmatte.export.statistics_twin import round_even
+from bgmatte.filters import dilate_disc, erode_disc, gaussian_blur, gaussian_kernel, round_even
 from bgmatte.priors.segmentation import noise_threshold
 
 

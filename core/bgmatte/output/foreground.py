@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from bgmatte.export.filter_twin import gaussian_blur
+from bgmatte.filters import gaussian_blur, median_rows
 from bgmatte.priors.resample import resize_area, working_shape
 
 logger = logging.getLogger(__name__)
@@ -92,15 +92,26 @@ def estimate_noise_floor(
         logger.debug("noise floor: only %d background samples, taken as 0", int(background.sum()))
         return np.zeros(3, dtype=np.float32)
     residual = frame[::step, ::step][background] - plate[::step, ::step][background]
-    inliers = np.ones(len(residual), dtype=bool)
-    for _ in range(NOISE_CLIP_ITERATIONS):
-        centre = np.median(residual[inliers], axis=0)
-        deviation = np.abs(residual - centre)
-        sigma = 1.4826 * np.median(deviation[inliers], axis=0)
-        inliers = np.all(deviation <= NOISE_CLIP_SIGMAS * sigma, axis=1)
-        if inliers.sum() < NOISE_MIN_PIXELS:
+    return noise_sigma(torch.from_numpy(np.ascontiguousarray(residual, np.float32))).numpy()
+
+
+def noise_sigma(residual: Tensor, min_pixels: int = NOISE_MIN_PIXELS, clip_sigmas: float = NOISE_CLIP_SIGMAS,
+                iterations: int = NOISE_CLIP_ITERATIONS) -> Tensor:
+    """(N, 3) background residuals I - B -> (3,) noise sigma, 1.4826 * MAD, outliers clipped.
+
+    One TorchScript-compatible function for the core and the exported graph (the constants are
+    arguments because TorchScript cannot read module globals; callers leave them).
+    """
+    inliers = torch.ones(residual.shape[0], dtype=torch.bool, device=residual.device)
+    sigma = torch.zeros(residual.shape[1], dtype=residual.dtype, device=residual.device)
+    for _ in range(iterations):
+        centre = median_rows(residual[inliers])
+        deviation = torch.abs(residual - centre)
+        sigma = 1.4826 * median_rows(deviation[inliers])
+        inliers = torch.all(deviation <= clip_sigmas * sigma, dim=1)
+        if int(inliers.sum()) < min_pixels:
             break
-    return sigma.astype(np.float32)
+    return sigma
 
 
 def additive_light(frame_small: Tensor, plate_small: Tensor, alpha_small: Tensor, noise_small: Tensor,

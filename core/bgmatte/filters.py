@@ -1,4 +1,6 @@
-"""TorchScript twins of the OpenCV filters the core's priors and refinement use.
+"""Torch filters and statistics with OpenCV's and NumPy's exact definitions, for the core and the export.
+
+TorchScript-compatible, so one function serves a core stage and the exported graph alike:
 
 - ``gaussian_blur``: ``cv2.GaussianBlur(x, (0, 0), sigma)`` on float32: kernel size
   ``round(8 sigma + 1) | 1``, the sampled Gaussian normalised to 1, BORDER_REFLECT_101.
@@ -6,6 +8,7 @@
   ``cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2r + 1, 2r + 1))``; pixels outside the image
   never win (OpenCV's default border for morphology).
 - ``dilate_square``: ``cv2.dilate`` with a (2r + 1)^2 square of ones.
+- ``round_even``: Python's ``round``; ``median_rows``: ``np.median(axis=0)``.
 
 The ellipse is applied as one horizontal max per row of the element, shifted vertically: 2r + 1
 max-pools instead of a (2r + 1)^2 window, with sizes computed at run time. Padding uses
@@ -20,7 +23,18 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from bgmatte.export.statistics_twin import round_even
+
+def round_even(value: float) -> int:
+    """Python's ``round(value)`` (and OpenCV's cvRound): nearest integer, halves to even."""
+    return int(torch.round(torch.tensor(value, dtype=torch.float64)))
+
+
+def median_rows(values: Tensor) -> Tensor:
+    """``np.median(values, axis=0)`` (the mean of the two middle values): (N, C) -> (C,); N >= 1."""
+    count = values.shape[0]
+    lower = torch.kthvalue(values, (count - 1) // 2 + 1, dim=0)[0]
+    upper = torch.kthvalue(values, count // 2 + 1, dim=0)[0]
+    return (lower + upper) * 0.5
 
 
 def reflect101_index(length: int, pad: int, device: torch.device) -> Tensor:
