@@ -385,6 +385,12 @@ def make_nuke(gui: bool = False) -> types.ModuleType:
     def _add_before_frame_render(call, args=(), kwargs=None, nodeClass="Write"):
         nuke.frame_callbacks.append(call)
 
+    nuke.ui_callbacks = []
+
+    @record("addUpdateUI")
+    def _add_update_ui(call, args=(), kwargs=None, nodeClass="*"):
+        nuke.ui_callbacks.append(call)
+
     @record("scriptOpen")
     def _script_open(path):
         root["name"].setValue(path)

@@ -72,6 +72,20 @@ def test_garbage_and_core_mattes_force_alpha(shot_dir, tmp_path):
     assert alpha[40:, 30:40].min() == 1.0
 
 
+def test_what_a_garbage_matte_removes_leaves_no_added_light_in_rgb(shot_copy, tmp_path):
+    frame, _ = read_exr(shot_copy / "frame.1002.exr")
+    frame[10:30, 2:18, :3] += 0.5  # a bright rig or crew member in the take, smooth: reads as added light
+    write_exr(shot_copy / "frame.1002.exr", frame[..., :3])
+    garbage = np.zeros((64, 96), np.float32)
+    garbage[:, :20] = 1
+    write_exr(tmp_path / "garbage.exr", garbage)
+
+    assert matte(shot_copy, tmp_path / "o", "--frames", "1002", "--garbage", str(tmp_path / "garbage.exr")) == 0
+
+    out = alphas(tmp_path / "o", [1002])[0]
+    assert out[:, :20, 3].max() == 0.0 and np.abs(out[:, :20, :3]).max() == 0.0
+
+
 def textured_plate_with_corners(width: int, height: int, seed: int) -> np.ndarray:
     """A linear plate with many hard-edged shapes: the kind of detail features lock onto."""
     rng = np.random.default_rng(seed)

@@ -261,6 +261,8 @@ def matte_arrays(model: torch.nn.Module, inputs: FrameInputs, layers: tuple[str,
     alpha = gate_small_alpha(alpha, frame, plate, noise, valid=inputs.plate_valid)
     premult = premultiplied_foreground(frame, plate, alpha, fg_net=fg_net, plate_valid=inputs.plate_valid,
                                        noise_floor=noise)
+    if inputs.garbage is not None:  # what a garbage matte removes leaves no added light either
+        premult *= 1.0 - np.clip(inputs.garbage, 0.0, 1.0)[..., None]
     extra: dict[str, np.ndarray] = {}
     if "fg" in layers:
         extra["fg"] = _scaled(straight_foreground(premult, alpha, fg_net), 1.0 / k)

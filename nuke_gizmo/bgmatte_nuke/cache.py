@@ -4,6 +4,9 @@
     <cache>/plate/plate.exr          the CleanPlate input, one frame (a still plate)
     <cache>/plate/plate.####.exr     ... or every frame (a plate sequence)
     <cache>/roto/roto.####.exr       the optional Roto input's alpha
+    <cache>/garbage/garbage.####.exr the optional Garbage input's alpha (forced to alpha 0)
+    <cache>/core/core.####.exr       the optional Core input's alpha (forced to alpha 1)
+    <cache>/nuke_inputs.json         what the node's inputs were at the last complete Analyse
     <cache>/matte/matte.####.exr     bgmatte's premultiplied RGBA with fg and shadow layers
 
 Plain Python (no nuke), so the farm check and the tests use it too.
@@ -53,6 +56,16 @@ class CacheLayout:
     @property
     def roto(self) -> Path:
         return self.folder / "roto" / f"roto.{PADDING}.exr"
+
+    def mask(self, role: str) -> Path:
+        """The rendered pattern of an optional matte input: "seg" (Roto), "garbage" or "core"."""
+        name = "roto" if role == "seg" else role
+        return self.folder / name / f"{name}.{PADDING}.exr"
+
+    @property
+    def inputs_record(self) -> Path:
+        """The node's record of its inputs at the last complete Analyse (see bgmatte_nuke.stale)."""
+        return self.folder / "nuke_inputs.json"
 
     @property
     def matte(self) -> Path:

@@ -1,9 +1,10 @@
 """What the Background Matte node's knobs call: create, on_create and analyse.
 
-Analyse: read the knobs, render the inputs to EXR in the cache folder (Nuke's own render, in the
-main thread), then run bgmatte in a worker thread with a Nuke progress task that can be cancelled,
-and finally reload the node's Read of the cached matte (main thread). Without a GUI (`nuke -t`)
-the same runs in the calling thread.
+Analyse: read the knobs, note what the inputs are (bgmatte_nuke.stale), render the inputs to EXR in
+the cache folder (Nuke's own render, in the main thread), then run bgmatte in a worker thread with a
+Nuke progress task that can be cancelled, and finally reload the node's Read of the cached matte
+(main thread); when every frame was computed or kept, the inputs' record is saved and the node is
+no longer stale. Without a GUI (`nuke -t`) the same runs in the calling thread.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import nuke
 
-from bgmatte_nuke import render_check
+from bgmatte_nuke import render_check, stale
 from bgmatte_nuke.errors import NodeError
 from bgmatte_nuke.inputs import render_inputs
 from bgmatte_nuke.runner import MatteJob, RunResult, run_job
@@ -41,7 +42,11 @@ def on_create() -> None:
     """
     node = nuke.thisNode()
     render_check.register()
+    stale.register(NODE_CLASS)
     if node["colorspace"].value():
+        changed = stale.refresh(node)  # a loaded script: say at once whether its inputs changed since Analyse
+        if changed and not nuke.env.get("gui"):
+            log.warning("bgmatte: %s: %s", node.fullName(), node["stale"].value())
         return
     root = nuke.root()
     ocio, colorspace = script_colour(root, getattr(nuke, "EXE_PATH", ""))
@@ -54,13 +59,18 @@ def on_create() -> None:
         node["cache"].setValue(cache)
 
 
-def job_for(settings: NodeSettings, roto: str | None) -> MatteJob:
-    """The bgmatte run for a node's settings, on its cache folder's rendered inputs."""
+def job_for(settings: NodeSettings, masks: dict[str, str]) -> MatteJob:
+    """The bgmatte run for a node's settings, on its cache folder's rendered inputs.
+
+    ``masks``: the rendered matte inputs by core setting, "seg" (Roto: replaces the automatic
+    segmentation), "garbage" (forces alpha 0) and "core" (forces alpha 1); absent = not connected.
+    """
     layout = settings.cache
     return MatteJob(source=layout.source.as_posix(), plate=layout.plate(settings.plate_still).as_posix(),
                     output=layout.matte.as_posix(), frames=settings.frame_spec, colorspace=settings.colorspace,
-                    ocio=settings.ocio, seg=roto or "auto", motion_gap=settings.motion_gap, model=settings.model,
-                    device=settings.device)
+                    ocio=settings.ocio, seg=masks.get("seg", "auto"), motion_gap=settings.motion_gap,
+                    model=settings.model, device=settings.device, garbage=masks.get("garbage"),
+                    core=masks.get("core"))
 
 
 def _status(result: RunResult, total: int) -> str:
@@ -75,9 +85,17 @@ def _status(result: RunResult, total: int) -> str:
     return text + (" (cancelled)" if result.cancelled else "")
 
 
-def finish(node, result: RunResult, total: int) -> None:
-    """Main thread: show the outcome on the node, reload its cached matte, report problems."""
-    node["status"].setValue(_status(result, total))
+def finish(node, result: RunResult, total: int, settings: NodeSettings | None = None,
+           inputs: dict | None = None) -> None:
+    """Main thread: show the outcome on the node, reload its cached matte, report problems.
+
+    When every frame was computed or kept, ``inputs`` (what the inputs were when they were
+    rendered) becomes the record the stale check compares with: the node is up to date again.
+    """
+    if result.exit_code == 0 and settings is not None and inputs is not None:
+        stale.save(settings, inputs)
+    stale.show(node, stale.changes(node))  # also an input that changed during the run, or a failed run
+    stale.set_status(node, _status(result, total))
     node.node(READ_NODE)["reload"].execute()
     problems = result.errors + result.failed
     if problems and nuke.env.get("gui"):
@@ -86,7 +104,7 @@ def finish(node, result: RunResult, total: int) -> None:
         log.error("bgmatte: %s", line)
 
 
-def _run(node, job: MatteJob, settings: NodeSettings, gui: bool) -> RunResult:
+def _run(node, job: MatteJob, settings: NodeSettings, gui: bool, inputs: dict | None = None) -> RunResult:
     """Run the job with a Nuke progress task (GUI) or log lines (command line); report back."""
     task = nuke.ProgressTask(TASK_TITLE) if gui else None
 
@@ -103,9 +121,9 @@ def _run(node, job: MatteJob, settings: NodeSettings, gui: bool) -> RunResult:
     finally:
         task = None  # Nuke closes a progress task when it is released
     if gui:
-        nuke.executeInMainThread(finish, args=(node, result, len(settings.frames)))
+        nuke.executeInMainThread(finish, args=(node, result, len(settings.frames), settings, inputs))
     else:
-        finish(node, result, len(settings.frames))
+        finish(node, result, len(settings.frames), settings, inputs)
     return result
 
 
@@ -122,7 +140,7 @@ def analyse(node=None) -> threading.Thread | RunResult | None:
         check_inputs(node)
         settings = read_settings(node)
     except NodeError as error:
-        node["status"].setValue(f"not analysed: {error}")
+        stale.set_status(node, f"not analysed: {error}")
         if gui:
             nuke.message(f"bgmatte: {error}")
         else:
@@ -130,16 +148,18 @@ def analyse(node=None) -> threading.Thread | RunResult | None:
         return None
     # The Read inside the gizmo reads [value parent.cache]: keep a plain path there, not an expression.
     node["cache"].setValue(settings.cache.folder.as_posix())
-    node["status"].setValue("rendering inputs")
+    stale.set_status(node, "rendering inputs")
+    inputs = stale.record(node, settings)  # before rendering: a change during the render shows as stale
     try:
-        roto = render_inputs(node, settings)
+        masks = render_inputs(node, settings)
     except RuntimeError as error:
-        node["status"].setValue(f"not analysed: inputs not rendered: {error}")
+        stale.set_status(node, f"not analysed: inputs not rendered: {error}")
         log.error("bgmatte: inputs not rendered: %s", error)
         return None
-    job = job_for(settings, roto)
+    job = job_for(settings, masks)
     if not gui:
-        return _run(node, job, settings, gui=False)
-    worker = threading.Thread(target=_run, args=(node, job, settings, True), name="bgmatte-analyse", daemon=True)
+        return _run(node, job, settings, gui=False, inputs=inputs)
+    worker = threading.Thread(target=_run, args=(node, job, settings, True, inputs), name="bgmatte-analyse",
+                              daemon=True)
     worker.start()
     return worker

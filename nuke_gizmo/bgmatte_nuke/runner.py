@@ -41,6 +41,8 @@ class MatteJob:
     motion_gap: int
     model: str
     device: str
+    garbage: str | None = None
+    core: str | None = None
 
     def cli_args(self) -> list[str]:
         """The arguments after ``bgmatte``."""
@@ -48,6 +50,8 @@ class MatteJob:
                 "--colorspace", self.colorspace, "--seg", self.seg, "--motion-gap", str(self.motion_gap),
                 "--model", self.model, "--device", self.device, "--layers", ",".join(LAYERS),
                 "--skip-existing", "--progress", "json"]
+        args += ["--garbage", self.garbage] if self.garbage else []
+        args += ["--core", self.core] if self.core else []
         return args + (["--ocio", self.ocio] if self.ocio else [])
 
 
@@ -86,7 +90,8 @@ def run_in_process(job: MatteJob, progress: ProgressCallback, cancelled: Callabl
 
     try:
         settings = MatteSettings(colorspace=job.colorspace, ocio=job.ocio or None, seg=job.seg,
-                                 motion_gap=job.motion_gap, layers=LAYERS)
+                                 motion_gap=job.motion_gap, layers=LAYERS,
+                                 garbage=job.garbage, core=job.core)
         report = Matter(model=job.model, device=job.device).matte_sequence(
             job.source, job.plate, job.output, frames=job.frames, settings=settings, skip_existing=True,
             progress=on_frame, cancel=stop)

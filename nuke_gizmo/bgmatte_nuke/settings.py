@@ -8,8 +8,12 @@ from pathlib import Path
 from bgmatte_nuke.cache import CacheLayout
 from bgmatte_nuke.errors import NodeError
 
-SOURCE, CLEAN_PLATE, ROTO = 0, 1, 2
-INPUT_NAMES = ("Source", "CleanPlate", "Roto")
+SOURCE, CLEAN_PLATE, ROTO, GARBAGE, CORE = 0, 1, 2, 3, 4
+INPUT_NAMES = ("Source", "CleanPlate", "Roto", "Garbage", "Core")
+MASK_INPUTS = {ROTO: "seg", GARBAGE: "garbage", CORE: "core"}
+"""The optional matte inputs (their alpha) and the core setting each one feeds."""
+VIEWS = ("final", "matte", "status", "shadow", "foreground")
+"""The ``view`` knob's entries, in the order of the gizmo's Switch inputs."""
 RUN_MODES = ("auto", "external")
 PYTHON_ENV = "BGMATTE_PYTHON"
 
@@ -95,7 +99,7 @@ def read_settings(node) -> NodeSettings:
 
 
 def check_inputs(node) -> None:
-    """Raise NodeError unless Source and CleanPlate are connected (Roto is optional)."""
+    """Raise NodeError unless Source and CleanPlate are connected (Roto, Garbage and Core are optional)."""
     for index in (SOURCE, CLEAN_PLATE):
         if node.input(index) is None:
             raise NodeError(INPUT_NAMES[index], "is not connected")
