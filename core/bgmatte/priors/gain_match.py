@@ -53,8 +53,9 @@ GAIN_CHANNEL_LIMIT = 0.15
 USABLE_COVER = 0.999
 # The network's first pass is background where its alpha is below this.
 BACKGROUND_ALPHA = 0.02
-# A second estimate that moves the gain by more than this (log units) re-runs the network.
-GAIN_RERUN_CHANGE = 0.002
+# A second estimate that moves the gain by more than this (log units, 1 %) re-runs the network;
+# a smaller change does not change the matte.
+GAIN_RERUN_CHANGE = 0.01
 
 
 def _mode(values: Tensor, weights: Tensor, centre: float, limit: float, prior: float,

@@ -20,6 +20,8 @@ GATE_ALPHA = 0.05
 # leave at the plate's edges (its gradient); it keeps the alpha fully from twice that.
 GATE_SIGMAS = 2.5
 GATE_REGISTRATION_PX = 0.75  # a shift below a pixel mixes a pixel with its 8 neighbours
+# Full-resolution work goes in bands of this many rows (small temporaries at 4K).
+GATE_BAND_ROWS = 256
 
 
 def gate_strength(residual: Tensor, gradient: Tensor, noise: Tensor, channel_dim: int,
@@ -49,7 +51,7 @@ def gate_small_alpha(alpha: np.ndarray, frame: np.ndarray, plate: np.ndarray, no
                      valid: np.ndarray | None = None) -> np.ndarray:
     """Scale every alpha in (0, GATE_ALPHA) by its ``gate_strength``, in place (full resolution).
 
-    Only the candidate pixels are read (usually a small share of the frame), so it costs little at 4K.
+    Only the candidate pixels are read, in bands of rows, so time and memory stay small at 4K.
 
     Args:
         alpha: (H, W) float32 alpha, modified in place.
@@ -60,22 +62,26 @@ def gate_small_alpha(alpha: np.ndarray, frame: np.ndarray, plate: np.ndarray, no
     Returns:
         ``alpha`` itself.
     """
-    candidates = (alpha > 0.0) & (alpha < GATE_ALPHA)
-    if valid is not None:
-        candidates &= np.asarray(valid) >= 1
-    ys, xs = np.nonzero(candidates)
-    if len(ys) == 0:
-        return alpha
-    top, bottom = int(ys.min()), int(ys.max()) + 1
-    rows = slice(max(top - 1, 0), min(bottom + 1, alpha.shape[0]))
-    # The largest step to one of the 8 neighbours: the larger of (3x3 max - pixel) and (pixel - 3x3 min).
-    band = np.ascontiguousarray(plate[rows], dtype=np.float32)
+    height = alpha.shape[0]
     square = np.ones((3, 3), np.uint8)
-    step = np.maximum(cv2.dilate(band, square, borderType=cv2.BORDER_REPLICATE) - band,
-                      band - cv2.erode(band, square, borderType=cv2.BORDER_REPLICATE))
-    residual = frame[ys, xs] - plate[ys, xs]
-    gradient = step[ys - rows.start, xs]
-    strength = gate_strength(torch.from_numpy(residual), torch.from_numpy(gradient),
-                             torch.from_numpy(np.asarray(noise, np.float32)), 1)
-    alpha[ys, xs] *= strength.numpy()
+    noise_t = torch.from_numpy(np.asarray(noise, np.float32))
+    for top in range(0, height, GATE_BAND_ROWS):
+        rows = slice(top, min(top + GATE_BAND_ROWS, height))
+        band_alpha = alpha[rows]
+        candidates = (band_alpha > 0.0) & (band_alpha < GATE_ALPHA)
+        if valid is not None:
+            candidates &= np.asarray(valid[rows]) >= 1
+        ys, xs = np.nonzero(candidates)
+        if len(ys) == 0:
+            continue
+        # The largest step to one of the 8 neighbours: the larger of (3x3 max - pixel) and
+        # (pixel - 3x3 min), on the band with a row of context above and below.
+        context = slice(max(rows.start - 1, 0), min(rows.stop + 1, height))
+        band = np.ascontiguousarray(plate[context], dtype=np.float32)
+        step = np.maximum(cv2.dilate(band, square, borderType=cv2.BORDER_REPLICATE) - band,
+                          band - cv2.erode(band, square, borderType=cv2.BORDER_REPLICATE))
+        gradient = step[ys + rows.start - context.start, xs]
+        residual = frame[rows][ys, xs] - plate[rows][ys, xs]
+        strength = gate_strength(torch.from_numpy(residual), torch.from_numpy(gradient), noise_t, 1)
+        band_alpha[ys, xs] *= strength.numpy()
     return alpha
