@@ -115,6 +115,7 @@ class NetworkInputs:
         gain: (3,) the exposure gain applied to the plate.
         gain_support: weighted share of the frame that agrees with an estimated gain (1 when given).
         exposure: k.
+        frame: (H, W, 3) full-resolution working-linear frame times k (what the later stages use).
     """
 
     image: np.ndarray
@@ -125,6 +126,7 @@ class NetworkInputs:
     gain: np.ndarray
     gain_support: float = 1.0
     exposure: float = 1.0
+    frame: np.ndarray | None = None
 
 
 def _scaled(pixels: np.ndarray, k: float) -> np.ndarray:
@@ -171,7 +173,7 @@ def network_inputs(inputs: FrameInputs, working_size: int, gain: np.ndarray | No
     grey = motion_grey(image_enc)
     cues = [grey] * 4 if inputs.neighbours is None else [_neighbour_cue(n, size, k) for n in inputs.neighbours]
     return NetworkInputs(image=image_enc, plate=plate_enc, seg=seg, motion=stack_motion_cues(cues),
-                         matched_plate=plate, gain=gain, gain_support=support, exposure=k)
+                         matched_plate=plate, gain=gain, gain_support=support, exposure=k, frame=frame)
 
 
 def _neighbour_cue(neighbour: np.ndarray, size: tuple[int, int], k: float) -> np.ndarray:
@@ -193,7 +195,7 @@ def second_gain(inputs: FrameInputs, prepared: NetworkInputs, alpha_low: np.ndar
         return None
     usable = [network_background(alpha_low)] + ([] if inputs.plate_valid is None else [inputs.plate_valid])
     k = prepared.exposure
-    _, gain, support = match_gain(_scaled(inputs.frame, k), _scaled(inputs.plate, k), usable)
+    _, gain, support = match_gain(prepared.frame, _scaled(inputs.plate, k), usable)
     if support == 0.0 or not gain_changed(prepared.gain, gain):
         return None
     log.debug("plate gain re-estimated on the network's background: %s -> %s", prepared.gain, gain)
@@ -235,7 +237,7 @@ def matte_arrays(model: torch.nn.Module, inputs: FrameInputs, layers: tuple[str,
     height, width = inputs.frame.shape[:2]
     prepared = network_inputs(inputs, model.config.working_size)
     k = prepared.exposure
-    frame = _scaled(inputs.frame, k)
+    frame = prepared.frame
     timings["priors"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
