@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import bpy
@@ -20,6 +21,8 @@ from .properties import DEFAULT_CACHE, BGMatteSettings
 # written on the display window because Blender drops an EXR's data-window offset.
 LAYERS = ("fg", "shadow")
 CACHE_NAME = "matte.####.exr"
+# The core's motion cues read frames t-2k..t+2k; the add-on runs it with its default k = 1.
+MOTION_REACH = 2
 _FRAME_DIGITS = re.compile(r"(\d+)(?=\D*$)")
 _TRAILING_FRAME = re.compile(r"[._-]?\d+$")
 
@@ -48,6 +51,8 @@ class MatteRequest:
         input, plate: footage pattern and plate (pattern or single still).
         output: the cache pattern, ``<cache>/matte.####.exr``.
         first, last: the frame range (the footage files' own numbers).
+        frame_list: only these frames of the range (sorted), e.g. a render's frames that lack a matte;
+            empty = every frame from first to last.
         colorspace: the footage's colourspace name in Blender's config.
         output_colorspace: the blend file's working space (what the compositor works in).
         ocio: the OCIO config Blender uses ($OCIO, else its bundled config.ocio).
@@ -68,11 +73,17 @@ class MatteRequest:
     core: str | None
     model: str
     device: str
+    frame_list: tuple[int, ...] = ()
 
     @property
     def frames(self) -> str:
-        """The range as a frame spec, e.g. "1001-1012"."""
-        return f"{self.first}-{self.last}"
+        """The frames as a spec of the core's syntax: "1001-1012", or the listed ones, e.g. "1001-1005x2,1010"."""
+        return frame_spec(self.frame_list) if self.frame_list else f"{self.first}-{self.last}"
+
+    def for_frames(self, frames: Iterable[int]) -> MatteRequest:
+        """The same run over only ``frames`` (at least one), e.g. the frames of a render that lack a matte."""
+        listed = tuple(sorted(set(frames)))
+        return replace(self, first=listed[0], last=listed[-1], frame_list=listed)
 
     def cli_arguments(self) -> list[str]:
         """The arguments of ``bgmatte matte`` for this run (with JSON progress on stdout)."""
@@ -97,6 +108,39 @@ class MatteRequest:
     def input_path(self, frame: int) -> Path:
         """The footage file of one frame."""
         return frame_path(self.input, frame)
+
+    def source_files(self, frame: int) -> list[Path]:
+        """The files one frame's matte is made from: footage frames, plate, mattes, weights file (some may not exist).
+
+        The footage frames are the frame and its motion cues (up to MOTION_REACH frames either side).
+        """
+        footage = [frame_path(self.input, near) for near in range(frame - MOTION_REACH, frame + MOTION_REACH + 1)]
+        patterns = [self.plate, *(p for p in (self.garbage, self.core) if p)]
+        if self.seg != "auto":
+            patterns.append(self.seg)
+        files = footage + [frame_path(pattern, frame) for pattern in patterns]
+        return files + [Path(self.model)] if os.path.isfile(self.model) else files
+
+
+def frame_spec(frames: Iterable[int]) -> str:
+    """Frames in the core's ``--frames`` syntax: runs of one step become ``A-B`` or ``A-BxN``, others stay single.
+
+    For example 1001, 1003, 1005, 1010 give "1001-1005x2,1010" and 1001, 1002 give "1001-1002".
+    """
+    listed = sorted(set(frames))
+    items, index = [], 0
+    while index < len(listed):
+        end = index + 1
+        step = listed[end] - listed[index] if end < len(listed) else 1
+        while end + 1 < len(listed) and listed[end + 1] - listed[end] == step:
+            end += 1
+        if end < len(listed) and (step == 1 or end - index >= 2):
+            items.append(f"{listed[index]}-{listed[end]}" + (f"x{step}" if step > 1 else ""))
+            index = end + 1
+        else:
+            items.append(str(listed[index]))
+            index += 1
+    return ",".join(items)
 
 
 def frame_path(pattern: str, frame: int) -> Path:

@@ -187,7 +187,7 @@ def cache_files(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
 
 
-def test_zip_installs_and_registers_operator_panel_preferences_and_render_handler(tmp_path, extension_zip):
+def test_zip_installs_and_registers_operator_panel_preferences_and_render_handlers(tmp_path, extension_zip):
     results, _ = run_blender(tmp_path, extension_zip, '''
         install()
         import addon_utils
@@ -201,11 +201,12 @@ def test_zip_installs_and_registers_operator_panel_preferences_and_render_handle
         results["preferences"] = [type(prefs).bl_idname, prefs.engine, prefs.executable]
         settings = bpy.context.scene.bgmatte
         results["defaults"] = [settings.model, settings.device, settings.use_scene_range, settings.cache_folder]
-        results["handlers"] = [h.__name__ for h in bpy.app.handlers.render_pre]
+        lists = ("render_pre", "render_complete", "render_cancel", "load_pre")
+        handlers = lambda: {name: [h.__name__ for h in getattr(bpy.app.handlers, name)] for name in lists}
+        results["handlers"] = handlers()
         bpy.ops.preferences.addon_disable(module=modules[0])
         results["after_disable"] = [hasattr(bpy.types.Scene, "bgmatte"),
-                                    hasattr(bpy.types, "BGMATTE_PT_background_matte"),
-                                    [h.__name__ for h in bpy.app.handlers.render_pre]]
+                                    hasattr(bpy.types, "BGMATTE_PT_background_matte"), handlers()]
     ''')
     module = "bl_ext.user_default.bgmatte"
     assert results["modules"] == [module]
@@ -213,8 +214,11 @@ def test_zip_installs_and_registers_operator_panel_preferences_and_render_handle
     assert results["panel"] == ["NODE_EDITOR", "UI", "bgmatte", "Background Matte", f"{module}.panel"]
     assert results["preferences"] == [module, "AUTO", ""]
     assert results["defaults"] == ["default", "auto", True, "//bgmatte/{footage}/"]
-    assert "bake_missing_frame" in results["handlers"]
-    assert results["after_disable"] == [False, False, [h for h in results["handlers"] if h != "bake_missing_frame"]]
+    ours = {"render_pre": "bake_render_chunk", "render_complete": "end_render", "render_cancel": "cancel_render",
+            "load_pre": "stop_all"}
+    assert all(ours[name] in handlers for name, handlers in results["handlers"].items()), results["handlers"]
+    assert results["after_disable"] == [False, False, {name: [h for h in handlers if h != ours[name]]
+                                                       for name, handlers in results["handlers"].items()}]
 
 
 def test_pull_in_blenders_python_bakes_layers_wires_the_group_and_renders_the_core_pixels(
@@ -403,7 +407,8 @@ def save_blend_with_an_empty_cache(tmp_path: Path, extension_zip: str, shot: Pat
     return blend
 
 
-def test_farm_render_of_a_saved_blend_bakes_the_missing_cache_frames_first(tmp_path, extension_zip, blender_shot):
+def test_farm_render_of_a_saved_blend_bakes_the_missing_cache_frames_first_in_one_run(
+        tmp_path, extension_zip, blender_shot):
     blend = save_blend_with_an_empty_cache(tmp_path, extension_zip, blender_shot)
     cache = tmp_path / "bgmatte" / "frame"
 
@@ -415,7 +420,8 @@ def test_farm_render_of_a_saved_blend_bakes_the_missing_cache_frames_first(tmp_p
         bpy.ops.render.render(animation=True)
     ''', name="farm", blend=str(blend))
     assert "bgmatte Background Matte.Image->bgmatte Alpha Over.Foreground" in results["links"]
-    assert "bgmatte: frame 1001 done 1/1" in stdout and "bgmatte: frame 1002 done 1/1" in stdout
+    assert "bgmatte: frame 1001 done 1/2" in stdout and "bgmatte: frame 1002 done 2/2" in stdout, \
+        "one run bakes the render's frames"
     assert cache_files(cache) == ["matte.1001.exr", "matte.1002.exr"]
     core = core_matte(blender_shot, tmp_path / "core", "ACEScg",
                       read_exr(cache / "matte.1001.exr")[1].get_string_attribute("bgmatte:ocio_config"), "1001-1002")
