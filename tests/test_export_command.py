@@ -136,3 +136,25 @@ def test_acceptance_frame_soft_disc_and_strands_over_a_drifting_plate(model, tmp
     reference, spec = read_exr(tmp_path / "ref.exr")
     alpha = run(module, rgb(frame), rgb(plate))[..., 3]
     assert np.abs(alpha - channel(reference, spec, "A")).mean() < 0.02
+
+
+def test_a_model_with_a_learned_refiner_exports_the_cores_pixels(tmp_path):
+    from bgmatte.model import save_weights
+    from bgmatte.model.config import GeneratorConfig
+    from bgmatte.model.generator import Generator
+
+    base = create_model(TEST_MODEL, device="cpu")
+    model = Generator(GeneratorConfig.from_dict({**base.config.to_dict(), "refiner_width": 6})).eval()
+    model.load_state_dict(base.state_dict(), strict=False)
+    with torch.no_grad():
+        for parameter in model.refiner.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=torch.Generator().manual_seed(4)) * 0.3)
+    weights = save_weights(tmp_path / "refined.pt", model, {"note": "test"})
+    graph = torch.jit.load(str(export(tmp_path / "refined_graph.pt", "--model", str(weights))))
+    frame, plate = rgb(SHOT / "frame.1001.exr")[20:220, 40:337], rgb(SHOT / "clean.exr")[20:220, 40:337]
+    expected = matte_arrays(create_model(str(weights), device="cpu"), FrameInputs(frame=frame.copy(), plate=plate.copy()))
+    plain = matte_arrays(base, FrameInputs(frame=frame.copy(), plate=plate.copy()))
+    assert np.abs(expected.alpha - plain.alpha).max() > 0.01  # the refiner is in play
+    out = run(graph, frame, plate)
+    np.testing.assert_allclose(out[..., 3], expected.alpha, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(out[..., :3], expected.premult, rtol=0, atol=1e-4)

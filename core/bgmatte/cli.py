@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "bench": "bgmatte.bench.command",
     "data": "bgmatte.data.command",
     "train": "bgmatte.train.command",
+    "train-refiner": "bgmatte.train.refiner_command",
     "finetune": "bgmatte.train.finetune_command",
     "export": "bgmatte.export.command",
     "submit": "bgmatte.farm.command",

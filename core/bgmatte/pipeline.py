@@ -28,7 +28,7 @@ from bgmatte.priors import (
     working_shape,
 )
 from bgmatte.priors.gain_match import GAIN_CONFIDENT_SUPPORT, gain_changed, match_gain, network_background
-from bgmatte.refine import gate_small_alpha, refine_alpha
+from bgmatte.refine import gate_small_alpha, refine_alpha, refine_patches
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +219,24 @@ def run_generator(model: torch.nn.Module, image: np.ndarray, plate: np.ndarray, 
     return np.ascontiguousarray(alpha_np), np.ascontiguousarray(fg_np)
 
 
+def network_pass(model: torch.nn.Module, inputs: FrameInputs, prepared: NetworkInputs, working_size: int
+                 ) -> tuple[NetworkInputs, np.ndarray, np.ndarray]:
+    """The generator on prepared inputs (`network_inputs` at ``working_size``), run again on a
+    re-estimated gain when the first was uncertain.
+
+    Returns:
+        (prepared, alpha_low, fg_low): the inputs of the pass kept (the second one's when it ran),
+        the network alpha (h, w) and its straight foreground (h, w, 3) in working linear.
+    """
+    alpha_low, fg_enc = run_generator(model, prepared.image, prepared.plate, prepared.seg, prepared.motion)
+    refined = second_gain(inputs, prepared, alpha_low)
+    if refined is not None:
+        prepared = network_inputs(inputs, working_size, gain=refined[0], exposure=prepared.exposure)
+        prepared.gain_support = refined[1]
+        alpha_low, fg_enc = run_generator(model, prepared.image, prepared.plate, prepared.seg, prepared.motion)
+    return prepared, alpha_low, decode_from_network(fg_enc)
+
+
 def matte_arrays(model: torch.nn.Module, inputs: FrameInputs, layers: tuple[str, ...] = ()) -> MatteResult:
     """Pull the matte of one frame: gain match, priors, generator, refinement, premultiplied output.
 
@@ -241,18 +259,14 @@ def matte_arrays(model: torch.nn.Module, inputs: FrameInputs, layers: tuple[str,
     timings["priors"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    alpha_low, fg_enc = run_generator(model, prepared.image, prepared.plate, prepared.seg, prepared.motion)
-    refined = second_gain(inputs, prepared, alpha_low)
-    if refined is not None:
-        prepared = network_inputs(inputs, model.config.working_size, gain=refined[0], exposure=k)
-        prepared.gain_support = refined[1]
-        alpha_low, fg_enc = run_generator(model, prepared.image, prepared.plate, prepared.seg, prepared.motion)
+    prepared, alpha_low, fg_low = network_pass(model, inputs, prepared, model.config.working_size)
     plate = prepared.matched_plate
-    fg_low = decode_from_network(fg_enc)
     timings["network"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     alpha = refine_alpha(alpha_low, frame, plate, fg_low)
+    if model.refiner is not None:
+        alpha = refine_patches(model.refiner, alpha, frame, plate, alpha_low, fg_low)
     alpha = apply_overrides(alpha, garbage=inputs.garbage, core=inputs.core)
     timings["refine"] = time.perf_counter() - t0
 

@@ -126,13 +126,36 @@ def downsample_scene(scene: Scene, crop: int) -> Scene:
                  resize_area(scene.background, size), resize_area(scene.plate, size), scene.neighbours)
 
 
-def network_sample(scene: Scene, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Camera effects, plate perturbation, priors and encoding of a working-size scene."""
+@dataclass(frozen=True)
+class Capture:
+    """A scene as a camera records it: the (sometimes defocused) scene, the noisy take and the plate pass.
+
+    Attributes:
+        scene: the scene after the camera's defocus (the truth the take was made from).
+        image: (H, W, 3) noisy frame.
+        neighbours: four (h, w, 3) noisy neighbour frames.
+        plate: (H, W, 3) the clean plate pass as shot separately (drift, shift, blur, noise).
+    """
+
+    scene: Scene
+    image: np.ndarray
+    neighbours: list[np.ndarray]
+    plate: np.ndarray
+
+
+def capture(scene: Scene, rng: np.random.Generator) -> Capture:
+    """Camera effects and plate perturbation of a scene, in scene-linear (before any encoding)."""
     scene = _camera_blur(rng, scene)
     noise = _noise_model(rng)
     image = _sensor_noise(rng, scene.frame, noise)
     neighbours = [_sensor_noise(rng, frame, noise) for frame in scene.neighbours]
-    plate = _perturbed_plate(rng, scene.plate, image, noise)
+    return Capture(scene, image, neighbours, _perturbed_plate(rng, scene.plate, image, noise))
+
+
+def network_sample(scene: Scene, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Camera effects, plate perturbation, priors and encoding of a working-size scene."""
+    shot = capture(scene, rng)
+    scene, image, neighbours, plate = shot.scene, shot.image, shot.neighbours, shot.plate
     alpha = np.clip(scene.alpha, 0.0, 1.0)
     fg = np.where(alpha[..., None] > 1e-3, scene.premult / np.maximum(alpha[..., None], 1e-3), 0.0)
     # As inference (pipeline.network_inputs): the whole sample at the level its plate sets.

@@ -7,7 +7,7 @@ of loader workers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -88,11 +88,12 @@ def _worker_init(_: int) -> None:
     quiet_expected_warnings()
 
 
-def batch_stream(dataset: SampleDataset, position: int, batch_size: int, workers: int) -> Iterator[dict[str, torch.Tensor]]:
+def batch_stream(dataset: Dataset, position: int, batch_size: int, workers: int,
+                 collate_fn: Callable[[list], dict[str, torch.Tensor]] = collate) -> Iterator[dict[str, torch.Tensor]]:
     """Endless batches of ``batch_size`` consecutive samples starting at sample ``position``."""
     # Workers are spawned, not forked: a fork after torch has started its thread pool can hang.
     loader = DataLoader(dataset, batch_size=batch_size, sampler=_FromPosition(position), num_workers=workers,
-                        collate_fn=collate, worker_init_fn=_worker_init if workers else None,
+                        collate_fn=collate_fn, worker_init_fn=_worker_init if workers else None,
                         prefetch_factor=2 if workers else None,
                         multiprocessing_context="spawn" if workers else None)
     return iter(loader)

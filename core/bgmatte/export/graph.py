@@ -31,6 +31,7 @@ from bgmatte.model import Generator
 from bgmatte.output import foreground
 from bgmatte.priors import gain_match, motion, segmentation
 from bgmatte.refine import noise_gate, uncertain
+from bgmatte.refine.learned import DenseRefiner
 from bgmatte.refine.guided_filter import guided_filter_coefficients
 
 INPUT_CHANNELS = 6
@@ -76,6 +77,7 @@ class MatteGraph(nn.Module):
         super().__init__()
         self.generator = generator
         self.guided = trace_guided_coefficients()
+        self.refiner = None if generator.refiner is None else DenseRefiner(generator.refiner)
         self.register_buffer("to_working", _matrix_weight(to_working))
         self.register_buffer("from_working", _matrix_weight(from_working))
         self.working_size = int(generator.config.working_size)
@@ -175,6 +177,8 @@ class MatteGraph(nn.Module):
         alpha = refine_twin.refine_alpha(alpha_low, frame, plate, fg_low, level, a, b, self.band_low,
                                          self.band_high, self.band_dilation, self.contrast_scale,
                                          self.projection_eps)
+        if self.refiner is not None:
+            alpha = self.refiner(alpha, frame, plate, alpha_low, fg_low, self.to_working.dtype)
         noise = foreground_twin.estimate_noise_floor(frame, plate, alpha, self.noise_alpha, self.noise_samples,
                                                      self.noise_min_pixels, self.noise_clip_sigmas,
                                                      self.noise_clip_iterations)

@@ -26,6 +26,8 @@ class GeneratorConfig:
         norm: "batch" (BatchNorm2d, as the paper) or "none".
         working_size: longest side, in pixels, of the resolution the network runs at.
         encoding: the network's encoding of working linear ("acescct", see bgmatte.color.encoding).
+        refiner_width: hidden channels of the learned full-resolution refiner (bgmatte.model.refiner);
+            0 = none (the analytic refinement alone).
     """
 
     base_width: int = 64
@@ -37,6 +39,7 @@ class GeneratorConfig:
     norm: str = "batch"
     working_size: int = 512
     encoding: str = "acescct"
+    refiner_width: int = 0
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -48,7 +51,7 @@ class GeneratorConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"generator config {name} must be >= 1, got {getattr(self, name)}")
-        for name in ("shared_blocks", "head_blocks"):
+        for name in ("shared_blocks", "head_blocks", "refiner_width"):
             if getattr(self, name) < 0:
                 raise ValueError(f"generator config {name} must be >= 0, got {getattr(self, name)}")
         if self.downsamples > MAX_DOWNSAMPLES:

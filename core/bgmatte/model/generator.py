@@ -9,6 +9,7 @@ from bgmatte.model.context_switching import ContextSwitchingBlock
 from bgmatte.model.decoder import ResidualDecoder
 from bgmatte.model.encoders import Encoder
 from bgmatte.model.heads import AlphaHead, ForegroundHead
+from bgmatte.model.refiner import PatchRefiner
 
 IMAGE_CHANNELS = 3
 SEG_CHANNELS = 1
@@ -24,6 +25,7 @@ class Generator(nn.Module):
 
     Attributes:
         config: the GeneratorConfig it was built from.
+        refiner: the learned full-resolution refiner (`PatchRefiner`), or None.
         provenance: plain-type dict saying where the weights come from (set by the registry).
     """
 
@@ -42,6 +44,8 @@ class Generator(nn.Module):
         self.shared_decoder = ResidualDecoder(config.combinator_width, config.shared_blocks, config.norm)
         self.alpha_head = AlphaHead(config.combinator_width, widths, config.head_blocks, config.norm)
         self.foreground_head = ForegroundHead(config.combinator_width, widths, config.head_blocks, config.norm)
+        # Run by the refinement stage at full resolution, not by forward (bgmatte.refine.learned).
+        self.refiner = PatchRefiner(config.refiner_width) if config.refiner_width else None
 
     def forward(self, image: Tensor, plate: Tensor, seg: Tensor, motion: Tensor) -> tuple[Tensor, Tensor]:
         """Pull alpha and foreground at the working resolution.
