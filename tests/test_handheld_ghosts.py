@@ -12,7 +12,7 @@ import pytest
 
 from bgmatte.api import Matter
 from bgmatte.data.plates import PHOTO_SOURCES, load_photo
-from bgmatte.frames import feather
+from bgmatte.priors import feather
 from bgmatte.pipeline import FrameInputs, matte_arrays
 from bgmatte.priors import align_homography
 

@@ -14,23 +14,11 @@ from bgmatte.errors import BgmatteError, FrameError
 from bgmatte.io import Window, check_finite, fill_outside, read_mask_matched, read_rgb_matched, repair_nonfinite
 from bgmatte.pipeline import FrameInputs, working_linear
 from bgmatte.plan import RunPlan
-from bgmatte.priors import align_homography, working_shape
+from bgmatte.priors import register_plate, working_shape
 from bgmatte.sequence import neighbour_frames
 from bgmatte.settings import MatteSettings
 
 log = logging.getLogger(__name__)
-
-# --align homography: frames narrower than this have no features at AKAZE's scales.
-ALIGN_MIN_SIDE = 32
-
-
-def feather(valid: np.ndarray, radius: int = 3) -> np.ndarray:
-    """A soft (H, W) weight from a bool mask: 0 outside, ramping to 1 a few pixels inside the edge."""
-    import cv2
-
-    inside = cv2.erode(valid.astype(np.uint8), np.ones((2 * radius + 1,) * 2, np.uint8))
-    return np.minimum(cv2.blur(inside.astype(np.float32), (2 * radius + 1,) * 2) * 2, 1) * valid
-
 
 class FrameSource:
     """Loads the inputs of each planned frame, in the plan's order, reading every file once.
@@ -166,22 +154,9 @@ class FrameSource:
         plate_valid = None if known.contains(canvas) else known.mask(canvas)
         cue = self._filled(pixels, data, plate)
         if self.settings.align == "homography":
-            import cv2
-
-            height, width = pixels.shape[:2]
-            if min(height, width) < ALIGN_MIN_SIDE:
-                raise FrameError(self.plan.input.path(frame), f"is {width}x{height}: --align homography needs at "
-                                 f"least {ALIGN_MIN_SIDE} pixels a side to find features; use --align none")
-            try:
-                plate, valid, matrix = align_homography(pixels, plate, name=str(plate_path))
-            except cv2.error as error:  # OpenCV refuses degenerate (e.g. one-pixel) feature images
-                reason = str(error).strip().splitlines()[-1][:200]
-                raise FrameError(plate_path, f"cannot register the plate to the frame: OpenCV: {reason}") from None
-            if not cover.contains(canvas):
-                covered = cv2.warpPerspective(cover.mask(canvas), matrix, (canvas.width, canvas.height),
-                                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-                valid &= covered >= 0.999
-            plate_valid = feather(valid) * (1.0 if data.contains(canvas) else data.mask(canvas))
+            plate, plate_valid = register_plate(
+                pixels, plate, None if cover.contains(canvas) else cover.mask(canvas),
+                None if data.contains(canvas) else data.mask(canvas), str(plate_path), str(self.plan.input.path(frame)))
         image = self._filled(pixels, data, plate)
         neighbours = None
         if self.settings.motion == "auto" and self.plan.input.is_sequence:

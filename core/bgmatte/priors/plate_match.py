@@ -22,6 +22,8 @@ ALIGN_MAX_FEATURES = 3000
 ALIGN_RATIO_TEST = 0.8
 ALIGN_MIN_MATCHES = 12
 ALIGN_RANSAC_THRESHOLD_PX = 2.0
+# --align homography: frames narrower than this have no features at AKAZE's scales.
+ALIGN_MIN_SIDE = 32
 # A registered plate may change area by at most this factor; beyond it the match is wrong.
 ALIGN_MAX_AREA_CHANGE = 4.0
 
@@ -77,6 +79,46 @@ def align_homography(
         flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0,
     )
     return warped, coverage == 255, matrix
+
+
+def feather(valid: np.ndarray, radius: int = 3) -> np.ndarray:
+    """A soft (H, W) weight from a bool mask: 0 outside, ramping to 1 a few pixels inside the edge."""
+    inside = cv2.erode(valid.astype(np.uint8), np.ones((2 * radius + 1,) * 2, np.uint8))
+    return np.minimum(cv2.blur(inside.astype(np.float32), (2 * radius + 1,) * 2) * 2, 1) * valid
+
+
+def register_plate(frame: np.ndarray, plate: np.ndarray, plate_cover: np.ndarray | None,
+                   frame_data: np.ndarray | None, name: str, frame_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``--align homography``: the plate registered to the frame and the soft map of where it can be trusted.
+
+    Args:
+        frame: (H, W, 3) working linear frame.
+        plate: (H, W, 3) working linear plate on the frame's canvas.
+        plate_cover: (H, W) float mask of where the plate file had data, or None (everywhere).
+        frame_data: (H, W) float mask of where the frame file had data, or None (everywhere).
+        name, frame_name: the plate's and the frame's files, for error messages.
+
+    Returns:
+        (registered plate, plate_valid): plate_valid is 0 where the warped plate has no data (or
+        the frame none), feathered a few pixels inward.
+
+    Raises:
+        FrameError: the frame is too small to find features, or the plate will not register.
+    """
+    height, width = frame.shape[:2]
+    if min(height, width) < ALIGN_MIN_SIDE:
+        raise FrameError(frame_name, f"is {width}x{height}: --align homography needs at least {ALIGN_MIN_SIDE} pixels "
+                               "a side to find features; use --align none")
+    try:
+        registered, valid, matrix = align_homography(frame, plate, name=name)
+    except cv2.error as error:  # OpenCV refuses degenerate (e.g. one-pixel) feature images
+        reason = str(error).strip().splitlines()[-1][:200]
+        raise FrameError(name, f"cannot register the plate to the frame: OpenCV: {reason}") from None
+    if plate_cover is not None:
+        covered = cv2.warpPerspective(plate_cover, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        valid &= covered >= 0.999
+    return registered, feather(valid) * (1.0 if frame_data is None else frame_data)
 
 
 def _feature_image(
