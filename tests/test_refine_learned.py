@@ -183,3 +183,15 @@ def test_a_new_run_refuses_a_folder_with_a_checkpoint(bank, tmp_path):
     train_refiner(tmp_path / "run", small_run(bank), max_steps=1)
     with pytest.raises(InputError, match="already holds a checkpoint"):
         train_refiner(tmp_path / "run", small_run(bank), max_steps=2)
+
+
+def test_a_new_run_can_start_from_another_runs_refiner(bank, tmp_path):
+    from dataclasses import replace
+
+    train_refiner(tmp_path / "first", small_run(bank), max_steps=2)
+    train_refiner(tmp_path / "second", replace(small_run(bank), init_from=str(tmp_path / "first"), sizes=[8, 9],
+                                               supersample=1, ratios=[2.0, 3.0]), max_steps=0)
+    first, second = load_checkpoint(tmp_path / "first"), load_checkpoint(tmp_path / "second")
+    for name, value in first["model"].items():
+        torch.testing.assert_close(second["model"][name], value)
+    assert second["settings"]["init_from"] == str(tmp_path / "first")

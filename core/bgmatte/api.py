@@ -15,7 +15,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from bgmatte.errors import BgmatteError, InputError
 from bgmatte.fingerprint import InputFingerprints
 from bgmatte.frames import FrameSource
 from bgmatte.io import read_complete, remove_stale_temps, write_matte
+from bgmatte.io.overlap import ReadAhead, WriteBehind
 from bgmatte.model import create_model
 from bgmatte.pipeline import FrameInputs, MatteResult, matte_arrays, working_linear
 from bgmatte.plan import RunPlan, plan_run
@@ -115,6 +117,10 @@ class Matter:
                        cancel: threading.Event | None = None, report_path: str | Path | None = None) -> Report:
         """Matte a frame sequence from files to premultiplied RGBA EXR files.
 
+        Frames are read ahead and written behind on two I/O threads (bgmatte.io.overlap), at most
+        FRAMES_IN_FLIGHT frames at once; progress and cancel are handled in the caller's thread, in
+        frame order.
+
         Args:
             input, plate, output: paths or patterns (``####``, ``%04d``, ``$F4``, ``@``); a plate without
                 a pattern is one still for every frame.
@@ -123,8 +129,10 @@ class Matter:
             settings: what to do to each frame (colour, priors, layers...).
             skip_existing: skip a frame whose output reads completely and was made with the same settings
                 from the same inputs (see bgmatte.fingerprint); any other frame is recomputed.
-            progress: called after each frame with (outcome, frames finished, frames requested).
-            cancel: set it to stop after the current frame; only complete frames stay on disk.
+            progress: called after each frame (once it is on disk, skipped or failed) with (outcome,
+                frames finished, frames requested), in frame order, from the caller's thread.
+            cancel: set it to stop after the frame being finished; only complete frames stay on disk
+                (a frame computed or read ahead meanwhile is dropped).
             report_path: also write the report there as JSON (atomically). The path is checked with
                 the other pre-write checks (not an input or output of the run, folder writable...);
                 failing to write it at the end logs one error and makes the exit code 3.
@@ -141,74 +149,181 @@ class Matter:
         plan = plan_run(input, plate, output, settings, frames=frames, within_spec=within)
         if report_path is not None:
             check_report_path(report_path, plan)
-        fingerprint = settings.fingerprint(self.model_id, self.precision, __version__)
-        attributes = {
-            "bgmatte:version": __version__,
-            "bgmatte:model": self.model_id,
-            "bgmatte:settings": settings.to_json(),
-            "bgmatte:fingerprint": fingerprint,
-            "bgmatte:colorspace": plan.color.output_colorspace,
-            "bgmatte:input_colorspace": plan.color.input_colorspace,
-            "bgmatte:ocio_config": plan.color.describe()["config"],
-        }
         report = Report(settings=asdict(settings), model=self.model_id, device=self.device)
         remove_stale_temps(plan.output.path(plan.frames[0]).parent)
-        source = FrameSource(plan, settings, self.model.config.working_size)
-        signed = InputFingerprints(plan, settings, self.model_id, getattr(self.model, "weights_file", None))
-        total = len(plan.frames)
-        for index, frame in enumerate(plan.frames):
-            if cancel is not None and cancel.is_set():
-                report.cancelled = True
-                break
-            outcome = self._one_frame(plan, source, signed, frame, settings, attributes, fingerprint, skip_existing)
-            report.frames.append(outcome)
-            if progress is not None:
-                progress(outcome, index + 1, total)
+        steps = _FrameSteps(self, plan, settings, skip_existing)
+        _matte_frames(steps, report, progress, cancel)
         report.seconds_total = time.perf_counter() - started
         if report_path is not None:
             report.save(report_path)
         return report
 
-    def _one_frame(self, plan: RunPlan, source: FrameSource, signed: InputFingerprints, frame: int,
-                   settings: MatteSettings, attributes: dict[str, str], fingerprint: str,
-                   skip_existing: bool) -> FrameOutcome:
-        target = plan.output.path(frame)
+
+@dataclass
+class _Failed:
+    """A frame that failed in some step, on any thread; the caller logs and records it, in frame order."""
+
+    frame: int
+    error: BgmatteError
+    seconds: float
+
+
+@dataclass
+class _Read:
+    """A frame's inputs as the reader thread loaded them, with their fingerprint attributes."""
+
+    frame: int
+    inputs: FrameInputs
+    attributes: dict[str, str]
+    read_seconds: float
+    seconds: float
+
+
+@dataclass
+class _Matted:
+    """A computed frame waiting for the writer thread: the result and what its header needs."""
+
+    frame: int
+    result: MatteResult
+    attributes: dict[str, str]
+    read_seconds: float
+    seconds: float
+
+
+class _FrameSteps:
+    """The steps of each frame of one run, each on its own thread (see bgmatte.io.overlap).
+
+    ``read`` runs on the reader thread in plan order (it alone touches the FrameSource caches and the
+    input fingerprints), ``compute`` on the caller's thread, ``write`` on the writer thread. Failures
+    come back as values: ``outcome`` logs them and removes stale outputs on the caller's thread, in
+    frame order. A frame's ``seconds`` is the time its own steps took, waits for other frames excluded.
+    """
+
+    def __init__(self, matter: Matter, plan: RunPlan, settings: MatteSettings, skip_existing: bool) -> None:
+        self.model = matter.model
+        self.plan = plan
+        self.settings = settings
+        self.skip_existing = skip_existing
+        self.fingerprint = settings.fingerprint(matter.model_id, matter.precision, __version__)
+        self.attributes = {
+            "bgmatte:version": __version__,
+            "bgmatte:model": matter.model_id,
+            "bgmatte:settings": settings.to_json(),
+            "bgmatte:fingerprint": self.fingerprint,
+            "bgmatte:colorspace": plan.color.output_colorspace,
+            "bgmatte:input_colorspace": plan.color.input_colorspace,
+            "bgmatte:ocio_config": plan.color.describe()["config"],
+        }
+        self.source = FrameSource(plan, settings, matter.model.config.working_size)
+        self.signed = InputFingerprints(plan, settings, matter.model_id, getattr(matter.model, "weights_file", None))
+
+    def read(self, frame: int) -> _Read | FrameOutcome | _Failed:
+        """Skip a frame whose output is current, else sign and load its inputs (reader thread, plan order)."""
         started = time.perf_counter()
         try:
-            if skip_existing:
-                existing = read_complete(target)
-                if (existing is not None and existing.get("bgmatte:fingerprint") == fingerprint
-                        and signed.unchanged(frame, existing)):
-                    source.skip(frame)
-                    return FrameOutcome(frame=frame, status="skipped", output=str(target))
-            inputs_attributes = signed.attributes(frame)  # before any of its pixels are read
+            if self.skip_existing and self._current(frame):
+                self.source.skip(frame)
+                return FrameOutcome(frame=frame, status="skipped", output=str(self.plan.output.path(frame)))
+            attributes = self.signed.attributes(frame)  # before any of its pixels are read
             t0 = time.perf_counter()
-            inputs = source.inputs(frame)
+            inputs = self.source.inputs(frame)
             read_seconds = time.perf_counter() - t0
-            result = matte_arrays(self.model, inputs, settings.layers)
-            t0 = time.perf_counter()
+        except BgmatteError as error:
+            return _Failed(frame, error, time.perf_counter() - started)
+        return _Read(frame, inputs, attributes, read_seconds, time.perf_counter() - started)
+
+    def _current(self, frame: int) -> bool:
+        """Whether the output on disk reads completely and was made with these settings from these inputs."""
+        existing = read_complete(self.plan.output.path(frame))
+        return (existing is not None and existing.get("bgmatte:fingerprint") == self.fingerprint
+                and self.signed.unchanged(frame, existing))
+
+    def compute(self, read: _Read | FrameOutcome | _Failed) -> _Matted | FrameOutcome | _Failed:
+        """Matte a loaded frame (caller's thread); a skipped or failed read passes through."""
+        if not isinstance(read, _Read):
+            return read
+        started = time.perf_counter()
+        try:
+            result = matte_arrays(self.model, read.inputs, self.settings.layers)
+        except BgmatteError as error:
+            return _Failed(read.frame, error, read.seconds + time.perf_counter() - started)
+        return _Matted(read.frame, result, read.attributes, read.read_seconds,
+                       read.seconds + time.perf_counter() - started)
+
+    def write(self, matted: _Matted) -> FrameOutcome | _Failed:
+        """Convert a computed frame to the output colourspace and write it atomically (writer thread)."""
+        plan, result, target = self.plan, matted.result, self.plan.output.path(matted.frame)
+        t0 = time.perf_counter()
+        try:
             premult = plan.color.from_working(result.premult)
             layers = dict(result.layers)
             if "fg" in layers:
                 layers["fg"] = plan.color.from_working(layers["fg"])
             rgba = np.concatenate([premult, result.alpha[..., None]], axis=-1)
-            frame_attributes = dict(attributes)
-            frame_attributes.update(inputs_attributes)
+            frame_attributes = dict(self.attributes)
+            frame_attributes.update(matted.attributes)
             frame_attributes["bgmatte:plate_gain"] = " ".join(f"{g:.5f}" for g in result.gain)
             frame_attributes["bgmatte:plate_gain_support"] = f"{result.gain_support:.3f}"
-            write_matte(target, rgba, plan.canvas, plan.headers[frame], layers=layers,
-                        attributes=frame_attributes, flatten=settings.flatten)
-            write_seconds = time.perf_counter() - t0
-        except BgmatteError as error:  # a frame that fails mid-run fails alone (exit 3), with no output
-            problem = error.problem + _remove_stale_output(target)
-            log.error("%s: %s", error.subject, problem)
-            return FrameOutcome(frame=frame, status="failed", output=str(target),
-                                seconds=time.perf_counter() - started, reason=f"{error.subject}: {problem}")
-        stages = {"read+colour": read_seconds, **result.timings, "write": write_seconds}
-        return FrameOutcome(frame=frame, status="done", output=str(target), seconds=time.perf_counter() - started,
+            write_matte(target, rgba, plan.canvas, plan.headers[matted.frame], layers=layers,
+                        attributes=frame_attributes, flatten=self.settings.flatten)
+        except BgmatteError as error:
+            return _Failed(matted.frame, error, matted.seconds + time.perf_counter() - t0)
+        write_seconds = time.perf_counter() - t0
+        stages = {"read+colour": matted.read_seconds, **result.timings, "write": write_seconds}
+        return FrameOutcome(frame=matted.frame, status="done", output=str(target), seconds=matted.seconds + write_seconds,
                             stages={k: round(v, 4) for k, v in stages.items()},
                             plate_gain=[round(float(g), 5) for g in result.gain],
                             gain_support=round(result.gain_support, 3))
+
+    def outcome(self, step: FrameOutcome | _Failed) -> FrameOutcome:
+        """A finished frame's report entry; a failure is logged and its stale output removed (caller's thread)."""
+        if isinstance(step, FrameOutcome):
+            return step
+        target = self.plan.output.path(step.frame)
+        problem = step.error.problem + _remove_stale_output(target)  # a frame that fails mid-run fails alone
+        log.error("%s: %s", step.error.subject, problem)
+        return FrameOutcome(frame=step.frame, status="failed", output=str(target), seconds=step.seconds,
+                            reason=f"{step.error.subject}: {problem}")
+
+
+def _matte_frames(steps: _FrameSteps, report: Report, progress: ProgressCallback | None,
+                  cancel: threading.Event | None) -> None:
+    """Matte the planned frames with reads ahead and writes behind, recording each frame in plan order.
+
+    Frame t is computed while t-1 is written and t+1 read. Frame t goes to the writer only once t-1
+    is on disk and reported (progress), and only if no cancel came by then: a cancel leaves exactly
+    the frames reported so far (a frame computed meanwhile is dropped, one read ahead discarded).
+    """
+    total = len(steps.plan.frames)
+
+    def finish(step: FrameOutcome | _Failed | None) -> None:
+        if step is not None:
+            report.frames.append(steps.outcome(step))
+            if progress is not None:
+                progress(report.frames[-1], len(report.frames), total)
+
+    with ReadAhead(steps.plan.frames, steps.read) as reads, WriteBehind() as writes:
+        for read in reads:
+            if _cancelled(cancel, report):
+                break
+            step = steps.compute(read)
+            del read  # the frame's input pixels are not needed any more: the memory bound counts on it
+            finish(writes.wait())
+            if _cancelled(cancel, report):
+                break
+            if isinstance(step, _Matted):
+                writes.submit(partial(steps.write, step))
+            else:
+                finish(step)
+        finish(writes.wait())
+
+
+def _cancelled(cancel: threading.Event | None, report: Report) -> bool:
+    """True when the host asked to stop; the report is then marked cancelled."""
+    if cancel is None or not cancel.is_set():
+        return False
+    report.cancelled = True
+    return True
 
 
 def _remove_stale_output(target: Path) -> str:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from bgmatte.data.bank import Bank
-from bgmatte.data.compose import SUPERSAMPLE, capture, downsample_scene, draw_scene
+from bgmatte.data.compose import capture, downsample_scene, draw_scene
 from bgmatte.data.dataset import batch_stream, open_banks
 from bgmatte.errors import InputError
 from bgmatte.model import create_model, save_weights
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 LOG_NAME = "log.jsonl"
 SAMPLE_STREAM = 7  # keeps the refiner's samples apart from stage 1's stream of the same seed
 VALIDATION_SEED_OFFSET = 1_000_003
-RATIO = (2.5, 4.5)  # full resolution / working size
 MIN_WORKING = 32  # pixels: the generator's smallest sensible working size
 STILL_CHANCE = 0.3  # samples matted as a still (no neighbours), as stage 1
 GRADIENT_WEIGHT = 1.0
@@ -63,6 +62,9 @@ class RefinerSettings:
         batch: samples per step (each gives up to patches_per_sample patches).
         patches_per_sample: patches drawn at random from a sample's fractional patches.
         sizes: smallest and largest full-resolution sample side, in patches (448-896 px).
+        supersample: scenes are drawn at this multiple of the sample side, then area-averaged.
+        ratios: smallest and largest full resolution / working size.
+        init_from: a refiner run folder whose checkpoint's weights start a new run ("" = the zero-correction start).
         lr: Adam learning rate.
         workers: data worker processes (each runs the generator on one core).
         threads: torch threads of the training process.
@@ -78,6 +80,9 @@ class RefinerSettings:
     batch: int = 4
     patches_per_sample: int = 64
     sizes: list[int] = field(default_factory=lambda: [28, 56])
+    supersample: int = 2
+    ratios: list[float] = field(default_factory=lambda: [2.5, 4.5])
+    init_from: str = ""
     lr: float = 1e-3
     workers: int = 2
     threads: int = 1
@@ -93,6 +98,10 @@ class RefinerSettings:
                 raise InputError(f"--{name.replace('_', '-')}", "must be 1 or more")
         if self.workers < 0:
             raise InputError("--workers", "must be 0 or more")
+        if self.supersample < 1:
+            raise InputError("--supersample", "must be 1 or more")
+        if len(self.ratios) != 2 or not 1.0 <= self.ratios[0] <= self.ratios[1]:
+            raise InputError("--ratios", f"must be SMALLEST,LARGEST with 1 <= SMALLEST <= LARGEST, got {self.ratios}")
         if len(self.sizes) != 2 or not 2 <= self.sizes[0] <= self.sizes[1]:
             raise InputError("sizes", f"must be [smallest, largest] patches per side, at least 2, got {self.sizes}")
         if not (self.lr > 0.0 and math.isfinite(self.lr)):
@@ -108,16 +117,17 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def refiner_sample(banks: list[Bank], generator: Generator, seed: int, index: int, patches: int,
-                   sizes: list[int]) -> dict[str, np.ndarray]:
+def refiner_sample(banks: list[Bank], generator: Generator, seed: int, index: int,
+                   settings: RefinerSettings) -> dict[str, np.ndarray]:
     """Sample ``index``: raw refiner inputs (n, 11, p, p) and true alpha (n, PATCH, PATCH), n <= patches.
 
-    The sample's side is drawn from ``sizes`` (smallest, largest, in patches).
+    The sample's side, supersampling and working-size ratio come from the settings.
     """
     rng = np.random.default_rng([seed, SAMPLE_STREAM, index])
-    size = int(rng.integers(sizes[0], sizes[1] + 1)) * PATCH
-    working = max(MIN_WORKING, round(size / rng.uniform(*RATIO)))
-    shot = capture(downsample_scene(draw_scene(banks, rng, size * SUPERSAMPLE), size), rng)
+    size = int(rng.integers(settings.sizes[0], settings.sizes[1] + 1)) * PATCH
+    working = max(MIN_WORKING, round(size / rng.uniform(*settings.ratios)))
+    scene = draw_scene(banks, rng, size * settings.supersample)
+    shot = capture(downsample_scene(scene, size) if settings.supersample > 1 else scene, rng)
     shape = working_shape(size, size, working)
     still = rng.uniform() < STILL_CHANCE
     inputs = FrameInputs(frame=shot.image, plate=shot.plate,
@@ -125,8 +135,8 @@ def refiner_sample(banks: list[Bank], generator: Generator, seed: int, index: in
     prepared, alpha_low, fg_low = network_pass(generator, inputs, network_inputs(inputs, working), working)
     alpha = refine_alpha(alpha_low, prepared.frame, prepared.matched_plate, fg_low)
     corners = select_patches(alpha)
-    if len(corners) > patches:
-        corners = corners[np.sort(rng.choice(len(corners), patches, replace=False))]
+    if len(corners) > settings.patches_per_sample:
+        corners = corners[np.sort(rng.choice(len(corners), settings.patches_per_sample, replace=False))]
     raw = gather_patches(corners, prepared.frame, prepared.matched_plate, alpha, alpha_low, fg_low)
     truth = np.clip(shot.scene.alpha, 0.0, 1.0)
     offsets = np.arange(PATCH)
@@ -139,12 +149,8 @@ def refiner_sample(banks: list[Bank], generator: Generator, seed: int, index: in
 class RefinerDataset(torch.utils.data.Dataset):
     """``dataset[i]`` is ``refiner_sample(banks, generator, seed, i)``; the generator loads once per process."""
 
-    def __init__(self, data: list[str], generator: str, seed: int, patches: int, sizes: list[int]) -> None:
-        self.data = data
-        self.generator_name = generator
-        self.seed = seed
-        self.patches = patches
-        self.sizes = sizes
+    def __init__(self, settings: RefinerSettings) -> None:
+        self.settings = settings
         self._banks: list[Bank] | None = None
         self._generator: Generator | None = None
 
@@ -153,9 +159,9 @@ class RefinerDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         if self._generator is None:
-            self._banks = open_banks(self.data)
-            self._generator = create_model(self.generator_name, device="cpu")
-        return refiner_sample(self._banks, self._generator, self.seed, int(index), self.patches, self.sizes)
+            self._banks = open_banks(self.settings.data)
+            self._generator = create_model(self.settings.generator, device="cpu")
+        return refiner_sample(self._banks, self._generator, self.settings.seed, int(index), self.settings)
 
 
 def collate_patches(samples: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
@@ -201,6 +207,12 @@ def train_refiner(run_dir: Path, settings: RefinerSettings | None, resume: bool 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         refiner = PatchRefiner(settings.width)
+    if state is None and settings.init_from:
+        try:
+            refiner.load_state_dict(load_checkpoint(Path(settings.init_from))["model"])
+        except RuntimeError:
+            raise InputError(settings.init_from, f"its refiner does not have width {settings.width}") from None
+        log.info("refiner weights start from %s", settings.init_from)
     optimizer = torch.optim.Adam(refiner.parameters(), lr=settings.lr)
     step, position, seconds = 0, 0, 0.0
     if state is not None:
@@ -211,12 +223,10 @@ def train_refiner(run_dir: Path, settings: RefinerSettings | None, resume: bool 
         step, position, seconds = int(state["step"]), int(state["data_position"]), float(state["seconds"])
         log.info("resuming %s at step %d (sample %d)", run_dir, step, position)
     run_dir.mkdir(parents=True, exist_ok=True)
-    validation = [refiner_sample(banks, generator, settings.seed + VALIDATION_SEED_OFFSET, index,
-                                 settings.patches_per_sample, settings.sizes)
+    validation = [refiner_sample(banks, generator, settings.seed + VALIDATION_SEED_OFFSET, index, settings)
                   for index in range(settings.validation_samples)]
     validation_batch = collate_patches(validation)
-    dataset = RefinerDataset(settings.data, settings.generator, settings.seed, settings.patches_per_sample,
-                             settings.sizes)
+    dataset = RefinerDataset(settings)
     stream = batch_stream(dataset, position, settings.batch, settings.workers, collate_fn=collate_patches)
     loop = _RefinerLoop(run_dir, settings, refiner, optimizer, validation_batch, digest, step, position, seconds)
     return loop.run(stream, minutes, max_steps)
@@ -318,8 +328,11 @@ class _RefinerLoop:
             stream.write(json.dumps(record) + "\n")
 
 
-def export_with_refiner(run_dir: Path, path: Path) -> Path:
+def export_with_refiner(run_dir: Path, path: Path, working_size: int | None = None) -> Path:
     """Write the run's frozen generator with its trained refiner as one weights file (refiner_width set).
+
+    ``working_size`` replaces the generator's (the refiner is trained for any working size 2.5-4.5x
+    below the frame's); None keeps it.
 
     Raises:
         InputError: If the run has no checkpoint or its generator file changed since training.
@@ -331,7 +344,10 @@ def export_with_refiner(run_dir: Path, path: Path) -> Path:
     digest = file_digest(source.weights_file) if source.weights_file else settings.generator
     if digest != state["generator_digest"]:
         raise InputError(settings.generator, "is not the generator the refiner was trained against")
-    config = GeneratorConfig.from_dict({**source.config.to_dict(), "refiner_width": settings.width})
+    changes: dict[str, int] = {"refiner_width": settings.width}
+    if working_size is not None:
+        changes["working_size"] = working_size
+    config = GeneratorConfig.from_dict({**source.config.to_dict(), **changes})
     model = Generator(config)
     generator_state = {name: value for name, value in source.state_dict().items() if not name.startswith("refiner.")}
     model.load_state_dict({**generator_state, **{f"refiner.{name}": value for name, value in state["model"].items()}})

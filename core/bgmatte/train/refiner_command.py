@@ -2,7 +2,7 @@
 
 Start a run:      bgmatte train-refiner --data BANK [--data BANK2] --out RUN_DIR [--generator default] [--minutes 60]
 Continue it:      bgmatte train-refiner --out RUN_DIR --resume [--minutes 60]
-Ship the pair:    bgmatte train-refiner --out RUN_DIR --export weights.pt
+Ship the pair:    bgmatte train-refiner --out RUN_DIR --export weights.pt [--working-size 768]
 
 Samples are full-resolution composites from the banks of `bgmatte data`, matted by the frozen
 generator at a 2.5-4.5x smaller working size exactly as `bgmatte matte` mattes a frame; the refiner
@@ -16,14 +16,27 @@ from __future__ import annotations
 import argparse
 import logging
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 
 from bgmatte.data.dataset import quiet_expected_warnings
+from bgmatte.errors import InputError
+from bgmatte.model.refiner import PATCH
 from bgmatte.train.refiner import RESUME_OVERRIDABLE, RefinerSettings, export_with_refiner, train_refiner
 
 DEFAULTS = RefinerSettings()
-OPTIONS = ("generator", "width", "seed", "batch", "patches_per_sample", "lr", "workers", "threads",
-           "checkpoint_minutes", "log_every")
+OPTIONS = ("generator", "width", "seed", "batch", "patches_per_sample", "sizes", "supersample", "ratios",
+           "init_from", "lr", "workers", "threads", "checkpoint_minutes", "log_every")
+
+
+def _pair(kind: type) -> Callable[[str], list]:
+    """An argparse type for 'SMALLEST,LARGEST'."""
+    def parse(text: str) -> list:
+        parts = text.split(",")
+        if len(parts) != 2:
+            raise argparse.ArgumentTypeError(f"expected SMALLEST,LARGEST, got {text!r}")
+        return [kind(part) for part in parts]
+    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, help=f"samples per step (default {DEFAULTS.batch})")
     parser.add_argument("--patches-per-sample", type=int,
                         help=f"patches drawn per sample (default {DEFAULTS.patches_per_sample})")
+    parser.add_argument("--sizes", type=_pair(int), metavar="MIN,MAX",
+                        help=f"sample side in {PATCH} px patches (default {','.join(map(str, DEFAULTS.sizes))})")
+    parser.add_argument("--supersample", type=int,
+                        help=f"scenes drawn at this multiple of the side, then averaged (default {DEFAULTS.supersample})")
+    parser.add_argument("--ratios", type=_pair(float), metavar="MIN,MAX",
+                        help=f"full resolution / working size (default {','.join(map(str, DEFAULTS.ratios))})")
+    parser.add_argument("--init-from", metavar="RUN_DIR", help="a new run starts from this refiner run's weights")
     parser.add_argument("--lr", type=float, help=f"Adam learning rate (default {DEFAULTS.lr})")
     parser.add_argument("--workers", type=int, help=f"data worker processes (default {DEFAULTS.workers})")
     parser.add_argument("--threads", type=int, help=f"torch threads of the training process (default {DEFAULTS.threads})")
@@ -47,14 +67,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue RUN_DIR/checkpoint.pt if it exists")
     parser.add_argument("--export", type=Path, metavar="WEIGHTS",
                         help="write the generator with the run's refiner as one weights file and exit")
+    parser.add_argument("--working-size", type=int, metavar="PIXELS",
+                        help="with --export: the shipped working size (longest side; default the generator's)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Train, resume or export as the arguments say."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     quiet_expected_warnings()
+    if args.working_size is not None and args.export is None:
+        raise InputError("--working-size", "only applies with --export")
     if args.export is not None:
-        print(f"wrote {export_with_refiner(args.out, args.export)}")
+        print(f"wrote {export_with_refiner(args.out, args.export, args.working_size)}")
         return 0
     given = {name: getattr(args, name) for name in OPTIONS if getattr(args, name) is not None}
     settings = None
@@ -78,5 +102,6 @@ def _command_line(args: argparse.Namespace) -> str:
     for name in (*OPTIONS, "minutes", "steps"):
         value = getattr(args, name)
         if value is not None:
-            words += [f"--{name.replace('_', '-')}", str(value)]
+            text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+            words += [f"--{name.replace('_', '-')}", text]
     return shlex.join(words + ["--resume"] * args.resume)
