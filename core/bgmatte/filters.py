@@ -24,6 +24,15 @@ from torch import Tensor
 from torch.nn import functional as F
 
 
+def upsample_bilinear(x: Tensor, size: list[int]) -> Tensor:
+    """``F.interpolate(x, size, mode="bilinear", align_corners=False)`` as the one op it runs.
+
+    A scripted ``F.interpolate`` carries every mode, and older libtorch builds (the ones Nuke's
+    Inference node ships) lack ops of the newer modes, so the exported graph would not load.
+    """
+    return torch._C._nn.upsample_bilinear2d(x, size, False, None, None)
+
+
 def round_even(value: float) -> int:
     """Python's ``round(value)`` (and OpenCV's cvRound): nearest integer, halves to even."""
     return int(torch.round(torch.tensor(value, dtype=torch.float64)))

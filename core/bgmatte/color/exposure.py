@@ -21,8 +21,6 @@ core and the exported graph.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import Tensor
@@ -69,7 +67,7 @@ def plate_level(plate: Tensor, usable: Tensor, floor_quantile: float = EXPOSURE_
 def scale_for_level(level: float, reference: float = EXPOSURE_REFERENCE,
                     max_scale: float = EXPOSURE_MAX_SCALE) -> float:
     """k = reference / level, or 1.0 when the level is unusable (0, not finite, or k out of bounds)."""
-    if not level > 0.0 or math.isinf(level):
+    if not level > 0.0 or level == float("inf"):  # not math.isinf: older libtorch scripts it to an int
         return 1.0
     k = reference / level
     if not (1.0 / max_scale <= k <= max_scale):

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch.nn import functional as F
 
 from bgmatte.export.resample_twin import resize_area
-from bgmatte.filters import dilate_square
+from bgmatte.filters import dilate_square, upsample_bilinear
 from bgmatte.refine import noise_gate, uncertain
 
 
@@ -70,9 +69,9 @@ def refine_alpha(alpha_low: Tensor, frame: Tensor, plate: Tensor, fg_low: Tensor
     size = [frame.shape[2], frame.shape[3]]
     band = uncertain_band(alpha_low, band_low, band_high, band_dilation)
     low = torch.cat([band, fg_low, a[:, 0].float(), b.float()], dim=1)
-    sampled = F.interpolate(low, size=size, mode="bilinear", align_corners=False)
+    sampled = upsample_bilinear(low, size)
     weight, fg, coeff_a, coeff_b = sampled[:, 0:1], sampled[:, 1:4], sampled[:, 4:7], sampled[:, 7:8]
-    upsampled = F.interpolate(alpha_low, size=size, mode="bilinear", align_corners=False)
+    upsampled = upsample_bilinear(alpha_low, size)
     difference = frame - plate
     guided = (_dot3(coeff_a, difference) / level + coeff_b).clamp(0.0, 1.0)
     spread = fg - plate

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from torch import Tensor, nn
-from torch.nn import functional as F
 
+from bgmatte.filters import upsample_bilinear
 from bgmatte.model.layers import conv_norm, conv_norm_relu, make_norm
 
 
@@ -44,4 +44,4 @@ class UpsamplingBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, C_in, h, w) -> (B, C_out, 2h, 2w); >= 0 when rectified."""
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False))
+        return self.conv(upsample_bilinear(x, [2 * x.shape[-2], 2 * x.shape[-1]]))

@@ -16,9 +16,8 @@ import logging
 import numpy as np
 import torch
 from torch import Tensor
-from torch.nn import functional as F
 
-from bgmatte.filters import gaussian_blur, median_rows
+from bgmatte.filters import gaussian_blur, median_rows, upsample_bilinear
 from bgmatte.priors.resample import resize_area, working_shape
 
 logger = logging.getLogger(__name__)
@@ -149,7 +148,7 @@ def additive_light(frame_small: Tensor, plate_small: Tensor, alpha_small: Tensor
     light = light * torch.clamp(coherence / coherent * 2.0 - 1.0, 0.0, 1.0)
     if light.shape[2] == height and light.shape[3] == width:
         return light
-    return F.interpolate(light, size=[height, width], mode="bilinear", align_corners=False)
+    return upsample_bilinear(light, [height, width])
 
 
 def light_map(frame: np.ndarray, plate: np.ndarray, alpha: np.ndarray, valid: np.ndarray | None = None) -> Tensor:

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from bgmatte.filters import upsample_bilinear
 from bgmatte.model.refiner import HALO, PATCH, PatchRefiner
 from bgmatte.refine.sampling import sample_bilinear_points
 
@@ -140,8 +141,7 @@ class DenseRefiner(nn.Module):
         height, width = alpha.shape[2], alpha.shape[3]
         if not refiner_applies(height, width, alpha_low.shape[2], alpha_low.shape[3], self.min_ratio):
             return alpha
-        upsampled = F.interpolate(torch.cat([alpha_low, fg_low], dim=1), size=[height, width], mode="bilinear",
-                                  align_corners=False)
+        upsampled = upsample_bilinear(torch.cat([alpha_low, fg_low], dim=1), [height, width])
         halo = self.halo
         raw = F.pad(torch.cat([frame, plate, alpha, upsampled], dim=1), [halo, halo, halo, halo], mode="replicate")
         refined = self.refiner(raw.to(dtype)).to(alpha.dtype)
