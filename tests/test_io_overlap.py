@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import errno
 import json
+import signal
+import sys
 import threading
 import time
 import weakref
 from pathlib import Path
 
+import OpenImageIO as oiio
 import pytest
 
 import bgmatte.api
@@ -18,6 +21,7 @@ from bgmatte.cli import main
 from bgmatte.frames import FrameSource
 from bgmatte.io import overlap, read_complete
 from bgmatte.io.overlap import FRAMES_IN_FLIGHT, READ_AHEAD, ReadAhead, WriteBehind
+from bgmatte.settings import MatteSettings
 from conftest import TEST_MODEL
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -28,13 +32,6 @@ WAIT = 30.0  # seconds a test waits for another thread before calling it stuck
 @pytest.fixture(scope="module")
 def matter() -> Matter:
     return Matter(model=TEST_MODEL, device="cpu")
-
-
-@pytest.fixture(params=[True, False], ids=["overlap", "serial"])
-def mode(request, monkeypatch) -> bool:
-    """Run the test with reads ahead and writes behind, and once more one frame at a time."""
-    monkeypatch.setattr(overlap, "OVERLAP", request.param)
-    return request.param
 
 
 def io_threads() -> list[str]:
@@ -65,6 +62,27 @@ def in_both_modes(monkeypatch, run) -> tuple:
         monkeypatch.setattr(overlap, "OVERLAP", on)
         results.append(run("overlap" if on else "serial"))
     return tuple(results)
+
+
+def as_overlap(serial_events: list[dict], tmp_path: Path) -> list[dict]:
+    """Progress objects of the serial run as the overlapped run (in tmp_path/overlap) should print them."""
+    def moved(value):
+        return value.replace(str(tmp_path / "serial"), str(tmp_path / "overlap")) if isinstance(value, str) else value
+
+    return [{k: moved(v) for k, v in event.items()} for event in serial_events]
+
+
+def exr_content(path: Path) -> tuple[bytes, dict[str, str], tuple]:
+    """An EXR's raw stored pixels, windows and channels, and its attributes but DateTime (the time of writing)."""
+    image = oiio.ImageInput.open(str(path))
+    assert image is not None, oiio.geterror()
+    spec = image.spec()
+    pixels = image.read_image(0, 0, 0, spec.nchannels, oiio.UNKNOWN)
+    image.close()
+    attributes = {a.name: str(a.value) for a in spec.extra_attribs if a.name != "DateTime"}
+    layout = (spec.x, spec.y, spec.width, spec.height, spec.full_x, spec.full_y, spec.full_width, spec.full_height,
+              tuple(spec.channelnames), str(spec.format))
+    return pixels.tobytes(), attributes, layout
 
 
 def report_summary(report) -> list[tuple]:
@@ -152,6 +170,34 @@ def test_write_behind_runs_off_the_callers_thread_and_wait_returns_or_raises():
     assert io_threads() == []
 
 
+def blocked_in_writer_wait(ident: int) -> bool:
+    """Whether the thread ``ident`` is blocked on a condition inside WriteBehind.wait."""
+    frame, stack = sys._current_frames().get(ident), []
+    while frame is not None:
+        stack.append((frame.f_code.co_name, Path(frame.f_code.co_filename).name))
+        frame = frame.f_back
+    return bool(stack) and stack[0] == ("wait", "threading.py") and ("wait", "overlap.py") in stack
+
+
+def test_an_interrupt_while_waiting_for_the_writer_leaves_its_job_to_collect():
+    caller = threading.get_ident()
+
+    def interrupt_the_waiting_caller() -> str:
+        deadline = time.monotonic() + WAIT
+        while not blocked_in_writer_wait(caller) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        signal.pthread_kill(caller, signal.SIGINT)
+        return "written"
+
+    with WriteBehind() as writes:
+        writes.submit(interrupt_the_waiting_caller)
+        with pytest.raises(KeyboardInterrupt):
+            writes.wait()
+        assert writes.wait() == "written"
+        assert writes.wait() is None
+    assert io_threads() == []
+
+
 def test_closing_the_writer_waits_for_the_running_job():
     done = threading.Event()
 
@@ -182,11 +228,11 @@ def test_with_overlap_off_loads_and_jobs_run_in_the_callers_thread_on_demand(mon
 # Sequences through the front door and the CLI
 
 
-def test_outputs_and_report_are_bit_identical_with_and_without_overlap(matter, shot_dir, tmp_path, monkeypatch):
+def test_pixels_headers_and_report_are_identical_with_and_without_overlap(matter, shot_dir, tmp_path, monkeypatch):
     def run(name: str):
         return matter.matte_sequence(str(shot_dir / "frame.####.exr"), str(shot_dir / "plate.####.exr"),
                                      str(tmp_path / name / "m.####.exr"), frames="1001-1006",
-                                     settings=bgmatte.api.MatteSettings(layers=("fg", "shadow")))
+                                     settings=MatteSettings(layers=("fg", "shadow")))
 
     overlapped, serial = in_both_modes(monkeypatch, run)
 
@@ -195,7 +241,7 @@ def test_outputs_and_report_are_bit_identical_with_and_without_overlap(matter, s
     assert [f.frame for f in overlapped.frames] == list(range(1001, 1007))
     assert listing(tmp_path / "overlap") == listing(tmp_path / "serial") == [f"m.{f}.exr" for f in range(1001, 1007)]
     for name in listing(tmp_path / "serial"):
-        assert (tmp_path / "overlap" / name).read_bytes() == (tmp_path / "serial" / name).read_bytes(), name
+        assert exr_content(tmp_path / "overlap" / name) == exr_content(tmp_path / "serial" / name), name
     assert io_threads() == []
 
 
@@ -209,7 +255,7 @@ def test_a_corrupt_middle_frame_fails_alone_with_the_same_lines_as_without_overl
 
     code, events, err = overlapped
     assert code == serial[0] == 3
-    assert events == [{**e, "output": e["output"].replace("serial", "overlap")} for e in serial[1]]
+    assert events == as_overlap(serial[1], tmp_path)
     assert [(e["frame"], e["done"], e["status"]) for e in events] == [
         (1001, 1, "done"), (1002, 2, "done"), (1003, 3, "failed"), (1004, 4, "done"), (1005, 5, "done")]
     errors = [line for line in err if line.startswith("bgmatte: error: ")]
@@ -255,11 +301,11 @@ def test_a_cancelled_run_resumes_with_skip_existing_to_the_same_files(matter, sh
     assert [f.frame for f in again.frames] == list(range(1001, 1007))
     for frame in range(1001, 1007):
         resumed, fresh = (tmp_path / "resumed" / f"m.{frame}.exr"), (tmp_path / "whole" / f"m.{frame}.exr")
-        assert resumed.read_bytes() == fresh.read_bytes(), frame
+        assert exr_content(resumed) == exr_content(fresh), frame
 
 
-def test_an_interrupt_mid_run_finishes_the_frame_being_written_and_leaves_no_temp(shot_dir, tmp_path, capsys,
-                                                                                  monkeypatch):
+def test_an_interrupt_mid_run_finishes_and_reports_the_frame_being_written_and_leaves_no_temp(
+        shot_dir, tmp_path, capsys, monkeypatch):
     real_matte, real_write = bgmatte.api.matte_arrays, bgmatte.api.write_matte
     computed = []
 
@@ -275,21 +321,28 @@ def test_an_interrupt_mid_run_finishes_the_frame_being_written_and_leaves_no_tem
 
     monkeypatch.setattr(bgmatte.api, "matte_arrays", interrupt_the_third)
     monkeypatch.setattr(bgmatte.api, "write_matte", slow_write)
-    code, _, err = matte_cli(capsys, shot_dir, tmp_path, "--frames", "1001-1006")
+    code, events, err = matte_cli(capsys, shot_dir, tmp_path, "--frames", "1001-1006")
 
     assert code == 130 and err[-1] == "bgmatte: error: interrupted"
-    assert listing(tmp_path) == ["m.1001.exr", "m.1002.exr"]
+    assert [(e["frame"], e["status"]) for e in events] == [(1001, "done"), (1002, "done")]
+    assert listing(tmp_path) == ["m.1001.exr", "m.1002.exr"], "the frames on disk are the frames reported"
     assert all(read_complete(tmp_path / name) is not None for name in listing(tmp_path))
     assert io_threads() == []
 
 
 def test_frames_in_flight_never_exceed_the_bound_while_reads_run_ahead_of_writes(matter, shot_dir, tmp_path,
                                                                                 monkeypatch):
+    frames = range(1001, 1007)
     lock = threading.Lock()
     state = {"in_flight": 0, "peak": 0, "stuck": []}
     alive: set[int] = set()
-    read_started = {f: threading.Event() for f in range(1001, 1007)}
+    read_started = {f: threading.Event() for f in frames}
+    freed = {f: threading.Event() for f in frames}
     real_inputs, real_write = FrameSource.inputs, bgmatte.api.write_matte
+
+    def forget(frame: int) -> None:
+        alive.discard(frame)
+        freed[frame].set()
 
     def counted_inputs(source, frame):
         with lock:
@@ -298,25 +351,26 @@ def test_frames_in_flight_never_exceed_the_bound_while_reads_run_ahead_of_writes
         read_started[frame].set()
         inputs = real_inputs(source, frame)
         alive.add(frame)
-        weakref.finalize(inputs, alive.discard, frame)
+        weakref.finalize(inputs, forget, frame)
         return inputs
 
-    def write_while_two_frames_follow(path, *args, **kwargs):
+    def write_once_the_next_frames_move_on(path, *args, **kwargs):
         frame = int(Path(path).name.split(".")[1])
         assert len(alive) <= READ_AHEAD + 1, f"input pixels of frames {sorted(alive)} held while writing {frame}"
-        if frame + 2 in read_started and not read_started[frame + 2].wait(WAIT):
-            state["stuck"].append(frame)
+        for later, event, what in ((frame + 1, freed, "computed and freed"), (frame + 2, read_started, "read")):
+            if later in event and not event[later].wait(WAIT):
+                state["stuck"].append(f"frame {later} was not {what} while frame {frame} was written")
         real_write(path, *args, **kwargs)
         with lock:
             state["in_flight"] -= 1
 
     monkeypatch.setattr(FrameSource, "inputs", counted_inputs)
-    monkeypatch.setattr(bgmatte.api, "write_matte", write_while_two_frames_follow)
+    monkeypatch.setattr(bgmatte.api, "write_matte", write_once_the_next_frames_move_on)
     report = matter.matte_sequence(str(shot_dir / "frame.####.exr"), str(shot_dir / "plate.####.exr"),
                                    str(tmp_path / "m.####.exr"), frames="1001-1006")
 
-    assert report.exit_code == 0 and report.done == list(range(1001, 1007))
-    assert state["stuck"] == [], "frame t+2 was not read while frame t was written"
+    assert report.exit_code == 0 and report.done == list(frames)
+    assert state["stuck"] == []
     assert state["peak"] == FRAMES_IN_FLIGHT == 3
     assert state["in_flight"] == 0 and io_threads() == []
 
@@ -347,10 +401,9 @@ def test_a_write_failure_fails_that_frame_as_without_overlap_and_does_not_hang(s
     out = tmp_path / "overlap"
     assert code == serial[0] == 3
     assert err == [f"bgmatte: error: {out / 'm.1002.exr'}: cannot write: no space left on device"]
-    assert err == [line.replace("serial", "overlap") for line in serial[2]]
+    assert serial[2] == [f"bgmatte: error: {tmp_path / 'serial' / 'm.1002.exr'}: cannot write: no space left on device"]
     assert [(e["frame"], e["status"]) for e in events] == [(1001, "done"), (1002, "failed"), (1003, "done")]
-    assert events == [{**e, **{k: e[k].replace("serial", "overlap") for k in ("output", "reason") if k in e}}
-                      for e in serial[1]]
+    assert events == as_overlap(serial[1], tmp_path)
     assert listing(out) == ["m.1001.exr", "m.1003.exr"]
     assert io_threads() == []
 

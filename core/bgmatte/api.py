@@ -117,9 +117,9 @@ class Matter:
                        cancel: threading.Event | None = None, report_path: str | Path | None = None) -> Report:
         """Matte a frame sequence from files to premultiplied RGBA EXR files.
 
-        Frames are read ahead and written behind on two I/O threads (bgmatte.io.overlap), at most
-        FRAMES_IN_FLIGHT frames at once; progress and cancel are handled in the caller's thread, in
-        frame order.
+        Frames are read ahead and written behind on two I/O threads, at most
+        ``bgmatte.io.overlap.FRAMES_IN_FLIGHT`` frames at once; progress and cancel are handled in the
+        caller's thread, in frame order.
 
         Args:
             input, plate, output: paths or patterns (``####``, ``%04d``, ``$F4``, ``@``); a plate without
@@ -270,7 +270,8 @@ class _FrameSteps:
             return _Failed(matted.frame, error, matted.seconds + time.perf_counter() - t0)
         write_seconds = time.perf_counter() - t0
         stages = {"read+colour": matted.read_seconds, **result.timings, "write": write_seconds}
-        return FrameOutcome(frame=matted.frame, status="done", output=str(target), seconds=matted.seconds + write_seconds,
+        return FrameOutcome(frame=matted.frame, status="done", output=str(target),
+                            seconds=matted.seconds + write_seconds,
                             stages={k: round(v, 4) for k, v in stages.items()},
                             plate_gain=[round(float(g), 5) for g in result.gain],
                             gain_support=round(result.gain_support, 3))
@@ -293,29 +294,34 @@ def _matte_frames(steps: _FrameSteps, report: Report, progress: ProgressCallback
     Frame t is computed while t-1 is written and t+1 read. Frame t goes to the writer only once t-1
     is on disk and reported (progress), and only if no cancel came by then: a cancel leaves exactly
     the frames reported so far (a frame computed meanwhile is dropped, one read ahead discarded).
+    An interrupt (KeyboardInterrupt) or an error finishes and reports the frame being written before
+    it propagates, so the frames on disk are always the frames reported (hosts count on it).
     """
     total = len(steps.plan.frames)
 
     def finish(step: FrameOutcome | _Failed | None) -> None:
+        """Record a finished frame in the report and tell the host (nothing for None)."""
         if step is not None:
             report.frames.append(steps.outcome(step))
             if progress is not None:
                 progress(report.frames[-1], len(report.frames), total)
 
     with ReadAhead(steps.plan.frames, steps.read) as reads, WriteBehind() as writes:
-        for read in reads:
-            if _cancelled(cancel, report):
-                break
-            step = steps.compute(read)
-            del read  # the frame's input pixels are not needed any more: the memory bound counts on it
+        try:
+            for read in reads:
+                if _cancelled(cancel, report):
+                    break
+                step = steps.compute(read)
+                del read  # free the frame's input pixels now, not after waiting for the writer
+                finish(writes.wait())
+                if _cancelled(cancel, report):
+                    break
+                if isinstance(step, _Matted):
+                    writes.submit(partial(steps.write, step))
+                else:
+                    finish(step)
+        finally:  # also on an interrupt: the frame being written is finished and reported
             finish(writes.wait())
-            if _cancelled(cancel, report):
-                break
-            if isinstance(step, _Matted):
-                writes.submit(partial(steps.write, step))
-            else:
-                finish(step)
-        finish(writes.wait())
 
 
 def _cancelled(cancel: threading.Event | None, report: Report) -> bool:

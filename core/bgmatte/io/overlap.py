@@ -116,9 +116,9 @@ class WriteBehind(Generic[Result]):
     """Run one job at a time on a writer thread, so the caller computes the next frame meanwhile.
 
     Hand a job over with `submit` and collect its result with `wait` before submitting the next;
-    a job's exception is raised by `wait`, in the caller's thread. Leaving the context drops a job
-    not started, waits for a running one (its file is completed, never left half written) and joins
-    the thread.
+    a job's exception is raised by `wait`, in the caller's thread. Leaving the context, even on an
+    exception or KeyboardInterrupt, finishes the job handed over (a computed frame is written whole,
+    never left half written or dropped at random) and joins the thread.
     """
 
     def __init__(self) -> None:
@@ -142,11 +142,18 @@ class WriteBehind(Generic[Result]):
         self._pending = self._executor.submit(job)
 
     def wait(self) -> Result | None:
-        """The result of the job handed over last, once it has finished; None when there is none."""
-        pending, self._pending = self._pending, None
-        return None if pending is None else pending.result()
+        """The result of the job handed over last, once it has finished; None when there is none.
+
+        An interrupt while waiting leaves the job handed over, so a later `wait` still collects it.
+        """
+        pending = self._pending
+        if pending is None:
+            return None
+        pending.exception()  # waits without raising the job's exception
+        self._pending = None
+        return pending.result()
 
     def close(self) -> None:
-        """Stop writing: drop a job not started, wait for a running one, join the thread."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Stop writing: finish the job handed over, join the thread."""
+        self._executor.shutdown(wait=True)
         self._pending = None
