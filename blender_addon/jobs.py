@@ -195,7 +195,7 @@ class ExternalJob(MatteJob):
         self._stderr: list[str] = []
 
     def cancel(self) -> None:
-        """Interrupt the subprocess: the core finishes the frame it was writing (only complete frames stay) and exits 130."""
+        """Interrupt the subprocess: the core finishes the frame it was writing, keeps only complete frames, exits 130."""
         super().cancel()
         process = self._process
         if process is not None and process.poll() is None:
