@@ -158,3 +158,19 @@ def test_a_model_with_a_learned_refiner_exports_the_cores_pixels(tmp_path):
     out = run(graph, frame, plate)
     np.testing.assert_allclose(out[..., 3], expected.alpha, rtol=0, atol=1e-4)
     np.testing.assert_allclose(out[..., :3], expected.premult, rtol=0, atol=1e-4)
+
+
+def test_a_weights_file_can_be_rewritten_at_another_working_size(tmp_path, capsys):
+    from bgmatte.model import load_weights, save_weights
+
+    source = save_weights(tmp_path / "source.pt", create_model(TEST_MODEL, device="cpu"), {"note": "test"})
+    out = tmp_path / "wider.pt"
+    assert main(["export", "--format", "weights", "--model", str(source), "--working-size", "200", "-o", str(out)]) == 0
+    config, state, provenance = load_weights(out)
+    original, original_state, _ = load_weights(source)
+    assert config.working_size == 200 and config.to_dict() == {**original.to_dict(), "working_size": 200}
+    for name, value in original_state.items():
+        torch.testing.assert_close(state[name], value)
+    assert provenance["working_size_changed"]["from"] == original.working_size and provenance["note"] == "test"
+    assert main(["export", "--format", "weights", "--model", str(out), "-o", str(out)]) == 2
+    assert "is the weights file being read" in capsys.readouterr().err
