@@ -77,13 +77,11 @@ GRAPH_OPS_IN_TORCH_1_12_1_AND_2_1_1 = frozenset({
     "prim::max.float", "prim::max.int", "prim::min.self_int", "prim::unchecked_cast"})
 """The ops of this graph (every function of the archive, all models, with and without the learned
 refiner) that the operator registries of the torch 1.12.1 and 2.1.1 wheels hold
-(``torch._C._jit_get_all_schemas()``), as ``name.overload``. Two ops the graph calls are left out:
-``aten::_upsample_lanczos2d_aa.vec`` (in neither: it is newer than both, and torch's own
-``F.interpolate`` calls it) and ``aten::isinf.float`` (in both, but it returns an int there, so
-``math.isinf`` on a float fails at run time with "isBool() INTERNAL ASSERT FAILED"). Two are in:
-``aten::upsample_bilinear2d`` and ``aten::eq.float``, which a graph calling the bilinear upsampling
-op directly and comparing ``level == float("inf")`` instead uses; such a file was loaded and run in
-both torch releases, with the same output as here to 1e-6."""
+(``torch._C._jit_get_all_schemas()``), as ``name.overload``. Left out on purpose:
+``aten::_upsample_lanczos2d_aa.vec`` (in neither: newer than both; a scripted ``F.interpolate``
+calls it, so the graph calls the bilinear op itself, ``bgmatte.filters.upsample_bilinear``) and
+``aten::isinf.float`` (in both, but it returns an int there, so ``math.isinf`` on a float fails at
+run time with "isBool() INTERNAL ASSERT FAILED"; the graph compares ``level == float("inf")``)."""
 
 
 @dataclass(frozen=True)
