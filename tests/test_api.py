@@ -61,3 +61,15 @@ def test_bad_input_raises_one_error_per_problem_before_writing(matter, shot_dir,
     problems = [e.problem for e in caught.value.errors]
     assert len(problems) == 2
     assert not list(tmp_path.glob("m.*"))
+
+
+@pytest.mark.parametrize("argument", ["frame", "plate", "garbage"])
+def test_an_array_with_nan_is_refused_by_name_instead_of_giving_a_nan_matte(matter, argument):
+    from bgmatte.errors import InputError
+
+    arrays = {"frame": np.full((32, 48, 3), 0.2, np.float32), "plate": np.full((32, 48, 3), 0.18, np.float32),
+              "garbage": np.zeros((32, 48), np.float32)}
+    arrays[argument][3, 4] = np.nan
+    with pytest.raises(InputError) as raised:
+        matter.matte_frame(arrays["frame"], arrays["plate"], garbage=arrays["garbage"])
+    assert raised.value.subject == argument and "1 NaN/Inf pixels" in raised.value.problem

@@ -102,7 +102,15 @@ class Matter:
         """Matte one frame given as working-linear (ACEScg) arrays (H, W, 3); see pipeline.matte_arrays.
 
         ``neighbours`` are the four full-resolution frames t-2k, t-k, t+k, t+2k (or None for a still).
+
+        Raises:
+            InputError: (the argument's name, problem) for an array holding NaN or Inf.
         """
+        named = {"frame": frame, "plate": plate, "seg": seg, "garbage": garbage, "core": core,
+                 **{f"neighbours[{i}]": n for i, n in enumerate(neighbours or [])}}
+        for name, array in named.items():
+            if array is not None:
+                _check_finite_array(name, array)
         if neighbours is not None:
             size = working_shape(frame.shape[0], frame.shape[1], self.model.config.working_size)
             neighbours = [working_linear(np.asarray(n, np.float32), size) for n in neighbours]
@@ -330,6 +338,15 @@ def _cancelled(cancel: threading.Event | None, report: Report) -> bool:
         return False
     report.cancelled = True
     return True
+
+
+def _check_finite_array(name: str, array: np.ndarray) -> None:
+    """Refuse an array argument holding NaN or Inf: the matte would be NaN without a word."""
+    nonfinite = ~np.isfinite(np.asarray(array, np.float32))
+    bad = int(np.count_nonzero(nonfinite.any(axis=-1) if nonfinite.ndim == 3 else nonfinite))
+    if bad:
+        raise InputError(name, f"{bad} NaN/Inf pixels; Matter.matte_frame needs finite pixels "
+                               "(bgmatte.io.repair_nonfinite replaces them by 0)")
 
 
 def _remove_stale_output(target: Path) -> str:
