@@ -8,7 +8,7 @@ EXTRAS ?= test,blender,farm,peers,train
 SHOT := samples/shot
 DEMO_OUT := out/demo
 
-.PHONY: env demo test bench blender-extension clean
+.PHONY: env demo test bench blender-extension protocol-copies clean
 
 env: $(VENV)/.installed
 
@@ -30,6 +30,11 @@ bench: env
 
 blender-extension:
 	$(PYTHON) blender_addon/build_extension.py --output-dir dist
+
+# The hosts' verbatim copies of core/bgmatte/protocol.py (tests/test_protocol.py checks them).
+protocol-copies:
+	cp core/bgmatte/protocol.py blender_addon/bgmatte_protocol.py
+	cp core/bgmatte/protocol.py nuke_gizmo/bgmatte_nuke/bgmatte_protocol.py
 
 clean:
 	rm -rf $(DEMO_OUT) dist build

@@ -7,7 +7,6 @@ cancelled run leaves only complete frames in the cache (the core writes each fra
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -20,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .bgmatte_protocol import EXIT_CANCELLED, EXIT_ERROR, EXIT_FRAMES, EXIT_OK, ProgressEvent, error_messages, \
+    parse_progress
 from .request import MatteRequest
 
 if TYPE_CHECKING:
@@ -28,21 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_INPUT, EXIT_FRAMES, EXIT_CANCELLED = 0, 2, 3, 130
-ERROR_PREFIX = "bgmatte: error: "
 MAX_LINES = 8
-
-
-@dataclass(frozen=True)
-class FrameEvent:
-    """One finished frame, as ``bgmatte matte --progress json`` prints it."""
-
-    frame: int
-    done: int
-    total: int
-    status: str
-    seconds: float
-    output: str
 
 
 @dataclass
@@ -83,7 +70,7 @@ class MatteJob:
     def __init__(self, request: MatteRequest) -> None:
         self.request = request
         self.result: JobResult | None = None
-        self._events: queue.Queue[FrameEvent] = queue.Queue()
+        self._events: queue.Queue[ProgressEvent] = queue.Queue()
         self._cancel = threading.Event()
         self._frames: dict[str, list[int]] = {"done": [], "skipped": [], "failed": []}
         self._thread = threading.Thread(target=self._thread_main, name="bgmatte", daemon=True)
@@ -107,7 +94,7 @@ class MatteJob:
         """Stop after the frame in progress (in process) or interrupt it (subprocess); complete frames stay."""
         self._cancel.set()
 
-    def events(self, timeout: float = 0.0) -> list[FrameEvent]:
+    def events(self, timeout: float = 0.0) -> list[ProgressEvent]:
         """The frames finished since the last call, waiting up to ``timeout`` seconds for the first."""
         items = []
         try:
@@ -118,7 +105,7 @@ class MatteJob:
             pass
         return items
 
-    def run_to_end(self, on_event: Callable[[FrameEvent], None]) -> JobResult:
+    def run_to_end(self, on_event: Callable[[ProgressEvent], None]) -> JobResult:
         """Block until the started run ends, passing each finished frame to ``on_event``."""
         while not self.finished:
             for event in self.events(timeout=0.25):
@@ -128,7 +115,7 @@ class MatteJob:
             on_event(event)
         return self.result
 
-    def _record(self, event: FrameEvent) -> None:
+    def _record(self, event: ProgressEvent) -> None:
         self._frames.setdefault(event.status, []).append(event.frame)
         self._events.put(event)
 
@@ -137,7 +124,7 @@ class MatteJob:
             exit_code, errors = self._run()
         except Exception as error:  # a bug, not a user mistake: keep the traceback in the log
             log.exception("bgmatte job failed")
-            exit_code, errors = 1, [f"bgmatte: internal error: {error}"]
+            exit_code, errors = EXIT_ERROR, [f"bgmatte: internal error: {error}"]
         self.result = JobResult(exit_code, errors, self._frames["done"], self._frames["skipped"],
                                 self._frames["failed"])
 
@@ -182,7 +169,7 @@ class InProcessJob(MatteJob):
         return report.exit_code, [outcome.reason for outcome in report.failed]
 
     def _progress(self, outcome: FrameOutcome, done: int, total: int) -> None:
-        self._record(FrameEvent(outcome.frame, done, total, outcome.status, outcome.seconds, outcome.output))
+        self._record(ProgressEvent(outcome.frame, done, total, outcome.status, outcome.seconds, outcome.output))
 
 
 class ExternalJob(MatteJob):
@@ -190,7 +177,7 @@ class ExternalJob(MatteJob):
 
     def __init__(self, request: MatteRequest, command: list[str]) -> None:
         super().__init__(request)
-        self.command = [*command, "matte", *request.cli_arguments()]
+        self.command = request.command_line(command)
         self._process: subprocess.Popen | None = None
         self._stderr: list[str] = []
 
@@ -210,7 +197,7 @@ class ExternalJob(MatteJob):
             self._process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                              stderr=subprocess.PIPE, text=True, bufsize=1)
         except OSError as error:
-            return 1, [f"{self.command[0]}: cannot run: {(error.strerror or str(error)).lower()}"]
+            return EXIT_ERROR, [f"{self.command[0]}: cannot run: {(error.strerror or str(error)).lower()}"]
         if self._cancel.is_set():
             self.cancel()
         reader = threading.Thread(target=self._read_stderr, daemon=True)
@@ -219,18 +206,15 @@ class ExternalJob(MatteJob):
             self._read_progress(line)
         exit_code = self._process.wait()
         reader.join()
-        errors = [line[len(ERROR_PREFIX):] for line in self._stderr if line.startswith(ERROR_PREFIX)]
+        errors = error_messages(self._stderr)
         if exit_code not in (EXIT_OK, EXIT_CANCELLED) and not errors:
             last = self._stderr[-1] if self._stderr else "no message"
             errors = [f"{self.command[0]}: exited with code {exit_code}: {last}"]
         return exit_code, errors
 
     def _read_progress(self, line: str) -> None:
-        try:
-            data = json.loads(line)
-            event = FrameEvent(int(data["frame"]), int(data["done"]), int(data["total"]), str(data["status"]),
-                               float(data["seconds"]), str(data["output"]))
-        except (ValueError, KeyError, TypeError):
+        event = parse_progress(line)
+        if event is None:
             log.info("bgmatte: %s", line.rstrip())
             return
         self._record(event)

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import bpy
 
-from .jobs import EXIT_CANCELLED, FrameEvent, MatteJob
+from .bgmatte_protocol import EXIT_CANCELLED, ProgressEvent, progress_text
+from .jobs import MatteJob
 from .preferences import addon_preferences
-from .pull import apply_result, progress_line, start_pull
+from .pull import apply_result, start_pull
 from .request import RequestError, build_request
 
 TIMER_SECONDS = 0.2
@@ -25,7 +26,7 @@ class BGMATTE_OT_pull_matte(bpy.types.Operator):
         except RequestError as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
-        job.run_to_end(lambda event: print(progress_line(event), flush=True))
+        job.run_to_end(lambda event: print(progress_text(event), flush=True))
         return self._finish(context.scene, job)
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
@@ -67,7 +68,7 @@ class BGMATTE_OT_pull_matte(bpy.types.Operator):
             return {"CANCELLED"}
         return self._finish(scene, self._job)
 
-    def _progress(self, context: bpy.types.Context, event: FrameEvent) -> None:
+    def _progress(self, context: bpy.types.Context, event: ProgressEvent) -> None:
         context.window_manager.progress_update(int(100 * event.done / max(event.total, 1)))
         if not self._job.cancelling:
             self._show(context, f"bgmatte: frame {event.frame} {event.status} ({event.done}/{event.total}), "

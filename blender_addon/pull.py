@@ -8,7 +8,7 @@ import bpy
 
 from . import engine
 from .compositor import matte_image, wire_matte
-from .jobs import FrameEvent, MatteJob, start_job
+from .jobs import MatteJob, start_job
 from .preferences import BGMattePreferences
 from .request import MatteRequest
 
@@ -37,8 +37,3 @@ def apply_result(scene: bpy.types.Scene, job: MatteJob) -> bool:
     image = matte_image(scene.bgmatte, first_file, request.output_colorspace)
     wire_matte(scene, image, request.first, request.last)
     return True
-
-
-def progress_line(event: FrameEvent) -> str:
-    """A fixed-format progress line for consoles and farm logs (the CLI's ``--progress lines`` format)."""
-    return f"bgmatte: frame {event.frame} {event.status} {event.done}/{event.total} {event.seconds:.3f}s {event.output}"

@@ -33,13 +33,13 @@ from dataclasses import dataclass, field
 import bpy
 from bpy.app.handlers import persistent
 
+from .bgmatte_protocol import ERROR_PREFIX, EXIT_CANCELLED, EXIT_FRAMES, ProgressEvent, progress_text
 from .chunk import STALE, bake_state, command_line_frames, mark_current, render_frames
-from .jobs import EXIT_CANCELLED, FrameEvent, JobResult, MatteJob
+from .jobs import JobResult, MatteJob
 from .preferences import addon_preferences
-from .pull import progress_line, start_pull
+from .pull import start_pull
 from .request import MatteRequest, RequestError, build_request
 
-FAILED_FRAME_EXIT = 3  # the core's exit code for a frame that failed
 BAKED = ("done", "skipped")
 
 
@@ -76,9 +76,9 @@ class Bake:
         self.job.cancel()
         return self.job.run_to_end(self._record)
 
-    def _record(self, event: FrameEvent) -> None:
+    def _record(self, event: ProgressEvent) -> None:
         """Log a finished frame; a stale frame the core re-checked and kept is dated current."""
-        print(progress_line(event), flush=True)
+        print(progress_text(event), flush=True)
         self.statuses[event.frame] = event.status
         if event.status == "skipped" and event.frame in self.stale:
             mark_current(self.request, event.frame)
@@ -138,12 +138,12 @@ def _await_frame(bake: Bake, frame: int) -> None:
 def _fail(problems: list[str]) -> None:
     """Print the problems for the farm log; a background render (a farm task) then exits with status 3 at once."""
     for problem in problems:
-        print(f"bgmatte: error: {problem}", file=sys.stderr, flush=True)
+        print(f"{ERROR_PREFIX}{problem}", file=sys.stderr, flush=True)
     if bpy.app.background:
         stop_all()
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(FAILED_FRAME_EXIT)
+        os._exit(EXIT_FRAMES)
 
 
 def _stop(scene_name: str) -> Bake | None:

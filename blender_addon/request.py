@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import bpy
 
+from .bgmatte_protocol import JSON_PROGRESS, matte_command_line
 from .properties import DEFAULT_CACHE, BGMatteSettings
 
 # The matte cache holds R,G,B,A (premultiplied) plus the straight foreground and the shadow layer,
@@ -85,16 +86,11 @@ class MatteRequest:
         listed = tuple(sorted(set(frames)))
         return replace(self, first=listed[0], last=listed[-1], frame_list=listed)
 
-    def cli_arguments(self) -> list[str]:
-        """The arguments of ``bgmatte matte`` for this run (with JSON progress on stdout)."""
-        arguments = [self.input, "--plate", self.plate, "-o", self.output, "--frames", self.frames,
-                     "--colorspace", self.colorspace, "--output-colorspace", self.output_colorspace,
-                     "--ocio", self.ocio, "--seg", self.seg, "--model", self.model, "--device", self.device,
-                     "--layers", ",".join(LAYERS), "--flatten", "--skip-existing", "--progress", "json"]
-        for flag, value in (("--garbage", self.garbage), ("--core", self.core)):
-            if value:
-                arguments += [flag, value]
-        return arguments
+    def command_line(self, executable: Sequence[str]) -> list[str]:
+        """The ``bgmatte matte`` argv of this run after the ``executable`` words (with JSON progress on stdout)."""
+        return matte_command_line(self.settings_keywords(), self.input, self.plate, self.output, frames=self.frames,
+                                  skip_existing=True, progress=JSON_PROGRESS, model=self.model, device=self.device,
+                                  executable=executable)
 
     def settings_keywords(self) -> dict:
         """Keyword arguments of ``bgmatte.settings.MatteSettings`` for the same run."""

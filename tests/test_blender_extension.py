@@ -36,6 +36,7 @@ def test_build_writes_versioned_zip_with_manifest_and_modules_at_the_root(tmp_pa
     assert target == tmp_path / f"bgmatte-{version('bgmatte')}.zip"
     names = zipfile.ZipFile(target).namelist()
     assert "blender_manifest.toml" in names and "__init__.py" in names
+    assert "bgmatte_protocol.py" in names  # the vendored core protocol, for a Blender without bgmatte
     assert all("/" not in name for name in names), names
     assert "build_extension.py" not in names and "README.md" not in names
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 
 from bgmatte.errors import BgmatteError, InputErrors
+from bgmatte.protocol import ERROR_PREFIX, EXIT_CANCELLED, EXIT_ERROR, error_line
 
 # Each subcommand module defines add_arguments(parser) and run(args) -> int; its docstring is the help.
 SUBCOMMANDS = {
@@ -35,7 +36,7 @@ def report_error(error: BgmatteError) -> None:
     """Print one `bgmatte: error: <file>: <problem>` line per problem on stderr."""
     errors = error.errors if isinstance(error, InputErrors) else [error]
     for item in errors:
-        print(f"bgmatte: error: {item.subject}: {item.problem}", file=sys.stderr)
+        print(error_line(item.subject, item.problem), file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,12 +150,12 @@ def main(argv: list[str] | None = None) -> int:
             report_error(error)
             return error.exit_code
         except KeyboardInterrupt:
-            print("bgmatte: error: interrupted", file=sys.stderr)
-            return 130
+            print(f"{ERROR_PREFIX}interrupted", file=sys.stderr)
+            return EXIT_CANCELLED
         except OSError as error:
             subject = error.filename if error.filename is not None else "bgmatte"
-            print(f"bgmatte: error: {subject}: {(error.strerror or str(error)).lower()}", file=sys.stderr)
-            return 1
+            print(error_line(subject, (error.strerror or str(error)).lower()), file=sys.stderr)
+            return EXIT_ERROR
 
 
 if __name__ == "__main__":

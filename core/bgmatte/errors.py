@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bgmatte.protocol import EXIT_CANCELLED, EXIT_ERROR, EXIT_FRAMES, EXIT_INPUT
+
 
 class BgmatteError(Exception):
     """Base class: a problem a user can act on, tied to a file or option."""
 
-    exit_code = 1
+    exit_code = EXIT_ERROR
 
     def __init__(self, subject: str | Path, problem: str) -> None:
         self.subject = str(subject)
@@ -22,19 +24,19 @@ class BgmatteError(Exception):
 class InputError(BgmatteError):
     """Raised by the checks that run before anything is written (exit 2)."""
 
-    exit_code = 2
+    exit_code = EXIT_INPUT
 
 
 class FrameError(BgmatteError):
     """Raised while one frame is processed; the run goes on with the others (exit 3)."""
 
-    exit_code = 3
+    exit_code = EXIT_FRAMES
 
 
 class CancelledError(BgmatteError):
     """Raised when a host cancels a run; only complete frames stay on disk."""
 
-    exit_code = 130
+    exit_code = EXIT_CANCELLED
 
 
 class InputErrors(InputError):

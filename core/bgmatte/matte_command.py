@@ -11,14 +11,13 @@ file could not be written at the end (the frames are); 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 
+from bgmatte.protocol import FARM_PROGRESS, JSON_PROGRESS, PROGRESS_MODES, ProgressEvent, farm_progress_line, \
+    progress_json, progress_text
 from bgmatte.report import FrameOutcome
 from bgmatte.settings import MatteSettings
-
-PROGRESS_MODES = ("auto", "bar", "json", "farm", "lines", "none")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -94,17 +93,14 @@ class ProgressPrinter:
         self.bar = None
 
     def __call__(self, outcome: FrameOutcome, done: int, total: int) -> None:
-        if self.mode in ("json", "farm"):
-            line = {"frame": outcome.frame, "done": done, "total": total, "status": outcome.status,
-                    "seconds": round(outcome.seconds, 4), "output": outcome.output}
-            if outcome.reason:
-                line["reason"] = outcome.reason
-            print(json.dumps(line), flush=True)
-            if self.mode == "farm":
-                print(f"Progress: {100 * done // max(total, 1)}%", flush=True)
+        event = ProgressEvent(outcome.frame, done, total, outcome.status, outcome.seconds, outcome.output,
+                              outcome.reason)
+        if self.mode in (JSON_PROGRESS, FARM_PROGRESS):
+            print(progress_json(event), flush=True)
+            if self.mode == FARM_PROGRESS:
+                print(farm_progress_line(done, total), flush=True)
         elif self.mode == "lines":
-            print(f"bgmatte: frame {outcome.frame} {outcome.status} {done}/{total} "
-                  f"{outcome.seconds:.3f}s {outcome.output}", file=sys.stderr, flush=True)
+            print(progress_text(event), file=sys.stderr, flush=True)
         elif self.mode == "bar":
             if self.bar is None:
                 from tqdm import tqdm

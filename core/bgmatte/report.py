@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from bgmatte.errors import BgmatteError, InputError
 from bgmatte.io.atomic import check_target, check_writable, write_text_atomic
+from bgmatte.protocol import EXIT_CANCELLED, EXIT_FRAMES, EXIT_OK
 
 if TYPE_CHECKING:
     from bgmatte.plan import RunPlan
@@ -67,8 +68,8 @@ class Report:
     def exit_code(self) -> int:
         """130 cancelled; 3 some frames failed, or the --report file could not be written; else 0."""
         if self.cancelled:
-            return 130
-        return 3 if self.failed or self.report_error else 0
+            return EXIT_CANCELLED
+        return EXIT_FRAMES if self.failed or self.report_error else EXIT_OK
 
     def seconds_per_frame(self) -> float:
         """Mean seconds of the frames computed in this run (0 when none were)."""

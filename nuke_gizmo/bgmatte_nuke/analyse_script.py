@@ -12,6 +12,7 @@ import sys
 
 import nuke
 
+from bgmatte_nuke.bgmatte_protocol import EXIT_OK
 from bgmatte_nuke.node import analyse
 from bgmatte_nuke.render_check import is_matte_node
 
@@ -29,7 +30,7 @@ def main(argv: list[str]) -> int:
     failed = 0
     for node in nodes:
         result = analyse(node)
-        if result is None or result.exit_code != 0:
+        if result is None or result.exit_code != EXIT_OK:
             failed += 1
     print(f"bgmatte: analysed {len(nodes) - failed} of {len(nodes)} Background Matte nodes", file=sys.stderr)
     return 1 if failed or not nodes else 0

@@ -15,6 +15,7 @@ from pathlib import Path
 import nuke
 
 from bgmatte_nuke import render_check, stale
+from bgmatte_nuke.bgmatte_protocol import EXIT_OK
 from bgmatte_nuke.errors import NodeError
 from bgmatte_nuke.inputs import render_inputs
 from bgmatte_nuke.runner import MatteJob, RunResult, run_job
@@ -92,7 +93,7 @@ def finish(node, result: RunResult, total: int, settings: NodeSettings | None = 
     When every frame was computed or kept, ``inputs`` (what the inputs were when they were
     rendered) becomes the record the stale check compares with: the node is up to date again.
     """
-    if result.exit_code == 0 and settings is not None and inputs is not None:
+    if result.exit_code == EXIT_OK and settings is not None and inputs is not None:
         stale.save(settings, inputs)
     stale.show(node, stale.changes(node))  # also an input that changed during the run, or a failed run
     stale.set_status(node, _status(result, total))

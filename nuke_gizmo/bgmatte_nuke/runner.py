@@ -8,7 +8,6 @@ Python (no nuke): progress and cancellation come in as callables.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import queue
 import signal
@@ -18,13 +17,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .bgmatte_protocol import EXIT_CANCELLED, EXIT_FRAMES, EXIT_INPUT, EXIT_OK, JSON_PROGRESS, error_messages, \
+    matte_command_line, parse_progress
+
 ProgressCallback = Callable[[int, int, int, str], None]
 """progress(frame, frames finished, frames requested, status "done" | "skipped" | "failed")."""
 
 LAYERS = ("fg", "shadow")
-ERROR_PREFIX = "bgmatte: error: "
 POLL_SECONDS = 0.2
-INTERRUPTED = 130
 
 
 @dataclass(frozen=True)
@@ -44,15 +44,16 @@ class MatteJob:
     garbage: str | None = None
     core: str | None = None
 
+    def settings_keywords(self) -> dict:
+        """Keyword arguments of ``bgmatte.settings.MatteSettings`` for this run (ocio "" = $OCIO or the bundled one)."""
+        return {"colorspace": self.colorspace, "ocio": self.ocio or None, "seg": self.seg,
+                "motion_gap": self.motion_gap, "garbage": self.garbage, "core": self.core, "layers": LAYERS}
+
     def cli_args(self) -> list[str]:
-        """The arguments after ``bgmatte``."""
-        args = ["matte", self.source, "--plate", self.plate, "-o", self.output, "--frames", self.frames,
-                "--colorspace", self.colorspace, "--seg", self.seg, "--motion-gap", str(self.motion_gap),
-                "--model", self.model, "--device", self.device, "--layers", ",".join(LAYERS),
-                "--skip-existing", "--progress", "json"]
-        args += ["--garbage", self.garbage] if self.garbage else []
-        args += ["--core", self.core] if self.core else []
-        return args + (["--ocio", self.ocio] if self.ocio else [])
+        """The arguments after ``bgmatte``, with JSON progress on stdout."""
+        return matte_command_line(self.settings_keywords(), self.source, self.plate, self.output,
+                                  frames=self.frames, skip_existing=True, progress=JSON_PROGRESS,
+                                  model=self.model, device=self.device, executable=())
 
 
 @dataclass
@@ -67,7 +68,7 @@ class RunResult:
 
     @property
     def cancelled(self) -> bool:
-        return self.exit_code == INTERRUPTED
+        return self.exit_code == EXIT_CANCELLED
 
 
 def core_importable() -> bool:
@@ -89,9 +90,7 @@ def run_in_process(job: MatteJob, progress: ProgressCallback, cancelled: Callabl
             stop.set()
 
     try:
-        settings = MatteSettings(colorspace=job.colorspace, ocio=job.ocio or None, seg=job.seg,
-                                 motion_gap=job.motion_gap, layers=LAYERS,
-                                 garbage=job.garbage, core=job.core)
+        settings = MatteSettings(**job.settings_keywords())
         report = Matter(model=job.model, device=job.device).matte_sequence(
             job.source, job.plate, job.output, frames=job.frames, settings=settings, skip_existing=True,
             progress=on_frame, cancel=stop)
@@ -122,13 +121,13 @@ def run_external(job: MatteJob, python: str, progress: ProgressCallback, cancell
     try:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     except OSError as error:
-        return RunResult(exit_code=2, errors=[f"{python}: cannot run the external Python: {error.strerror}"])
+        return RunResult(exit_code=EXIT_INPUT, errors=[f"{python}: cannot run the external Python: {error.strerror}"])
     lines: queue.Queue = queue.Queue()
     stderr: list[str] = []
     threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
     err_reader = threading.Thread(target=lambda: stderr.extend(process.stderr), daemon=True)
     err_reader.start()
-    result = RunResult(exit_code=0)
+    result = RunResult(exit_code=EXIT_OK)
     interrupted = False
     while True:
         if not interrupted and cancelled():
@@ -140,19 +139,18 @@ def run_external(job: MatteJob, python: str, progress: ProgressCallback, cancell
             continue
         if line is None:
             break
-        try:
-            record = json.loads(line)
-        except ValueError:
+        event = parse_progress(line)
+        if event is None:
             continue
-        result.done += record.get("status") == "done"
-        result.skipped += record.get("status") == "skipped"
-        progress(int(record["frame"]), int(record["done"]), int(record["total"]), str(record["status"]))
+        result.done += event.status == "done"
+        result.skipped += event.status == "skipped"
+        progress(event.frame, event.done, event.total, event.status)
     result.exit_code = process.wait()
     err_reader.join()
-    result.errors = [line[len(ERROR_PREFIX):].rstrip() for line in stderr if line.startswith(ERROR_PREFIX)]
-    if result.exit_code not in (0, 2, 3, INTERRUPTED) and not result.errors:
+    result.errors = error_messages(stderr)
+    if result.exit_code not in (EXIT_OK, EXIT_INPUT, EXIT_FRAMES, EXIT_CANCELLED) and not result.errors:
         result.errors = [line.rstrip() for line in stderr[-5:]] or [f"bgmatte exited with {result.exit_code}"]
-    if result.exit_code == 3:
+    if result.exit_code == EXIT_FRAMES:
         result.failed, result.errors = result.errors, []
     return result
 
@@ -163,7 +161,7 @@ def run_job(job: MatteJob, run_in: str, python: str, progress: ProgressCallback,
     if run_in == "auto" and core_importable():
         return run_in_process(job, progress, cancelled)
     if not python:
-        return RunResult(exit_code=2, errors=["external python: bgmatte does not import in Nuke's Python "
+        return RunResult(exit_code=EXIT_INPUT, errors=["external python: bgmatte does not import in Nuke's Python "
                                               f"({sys.version.split()[0]}); set the node's external python "
                                               "(or $BGMATTE_PYTHON) to a Python with bgmatte installed"])
     return run_external(job, python, progress, cancelled)

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import NamedTuple
 
 from bgmatte.errors import InputError, InputErrors
+from bgmatte.protocol import FARM_PROGRESS, matte_command_line
 from bgmatte.sequence import parse_frame_spec
 
 
@@ -36,9 +37,6 @@ DEADLINE_TOKENS = FrameTokens("<STARTFRAME>", "<ENDFRAME>")
 # Options that bgmatte submit sets on every chunk (a user value would fight the farm's), each with
 # whether it takes a value.
 FARM_OWNED_OPTIONS = {"--within": True, "--threads": True, "--progress": True, "--skip-existing": False}
-# The progress mode of every chunk: JSON objects for log parsers plus the "Progress: N%" lines
-# Deadline's CommandLine plugin turns into task progress.
-FARM_PROGRESS = "farm"
 # The most cores a chunk may reserve: its --threads, which bgmatte matte bounds the same way.
 MAX_CORES = 1024
 DEFAULT_GPU_MEMORY_GB = 8
@@ -153,22 +151,11 @@ def chunk_command(job: FarmJob, tokens: FrameTokens) -> list[str]:
         "--ocio", CONFIG, ...]`` followed by the user's other matte options and, when the user
         asked for one, ``--report`` with the chunk's own path (chunk_report_path).
     """
-    argv = [
-        job.executable, "matte", job.input,
-        "--plate", job.plate,
-        "-o", job.output,
-        "--frames", job.frame_range,
-        "--within", f"{tokens.start}-{tokens.end}",
-        "--threads", str(job.cores),
-        "--skip-existing",
-        "--progress", FARM_PROGRESS,
-    ]
-    if job.ocio is not None:
-        argv += ["--ocio", job.ocio]
-    argv += job.matte_options
-    if job.report is not None:
-        argv += ["--report", chunk_report_path(job.report, tokens)]
-    return argv
+    report = ["--report", chunk_report_path(job.report, tokens)] if job.report is not None else []
+    return matte_command_line({"ocio": job.ocio}, job.input, job.plate, job.output, frames=job.frame_range,
+                              within=f"{tokens.start}-{tokens.end}", threads=job.cores, skip_existing=True,
+                              progress=FARM_PROGRESS, executable=(job.executable,),
+                              extra=[*job.matte_options, *report])
 
 
 def chunk_report_path(report: str, tokens: FrameTokens) -> str:
