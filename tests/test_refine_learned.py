@@ -195,3 +195,14 @@ def test_a_new_run_can_start_from_another_runs_refiner(bank, tmp_path):
     for name, value in first["model"].items():
         torch.testing.assert_close(second["model"][name], value)
     assert second["settings"]["init_from"] == str(tmp_path / "first")
+
+
+def test_a_resume_drops_log_lines_past_its_checkpoint_and_logs_what_it_changed(bank, tmp_path):
+    run = tmp_path / "run"
+    train_refiner(run, small_run(bank), max_steps=2)
+    with open(run / "log.jsonl", "a") as stream:  # what a run killed after its checkpoint leaves
+        stream.write(json.dumps({"step": 3, "losses": {"l1": 9.0}}) + "\n")
+    train_refiner(run, None, resume=True, max_steps=2, overrides={"lr": 5e-4})
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert all(record["step"] <= 2 for record in records)
+    assert {"step": 2, "settings_changed": {"lr": [1e-3, 5e-4]}} in records

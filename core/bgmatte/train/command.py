@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shlex
 from pathlib import Path
 
 from bgmatte.data.dataset import quiet_expected_warnings
 from bgmatte.train.export import export_weights
+from bgmatte.train.run_folder import reproducing_command
 from bgmatte.train.stage1 import RESUME_OVERRIDABLE, Stage1Settings, train_stage1
 
 log = logging.getLogger(__name__)
 
 DEFAULTS = Stage1Settings(data=[])
+COMMAND_OPTIONS = ("config", "seed", "batch", "crop", "lr", "workers", "threads", "device", "checkpoint_minutes",
+                   "log_every", "minutes", "steps")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     settings = None
     if args.data:
         values = {name: value for name, value in given.items() if value is not None}
-        settings = Stage1Settings(data=[str(path) for path in args.data], command=_command_line(args), **values)
+        settings = Stage1Settings(data=[str(path) for path in args.data], command=reproducing_command("train", args, COMMAND_OPTIONS), **values)
     overrides = {name: value for name, value in given.items() if name in RESUME_OVERRIDABLE and value is not None}
     if args.data:
         overrides["data"] = [str(path) for path in args.data]
@@ -75,16 +77,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"step {summary.step}, {summary.data_position} samples, {summary.seconds:.0f} s trained; "
           f"checkpoint {args.out / 'checkpoint.pt'}")
     return 0
-
-
-def _command_line(args: argparse.Namespace) -> str:
-    """The `bgmatte train` command that reproduces this run (kept in its provenance)."""
-    words = ["bgmatte", "train", "--out", str(args.out)]
-    for bank in args.data:
-        words += ["--data", str(bank)]
-    for name in ("config", "seed", "batch", "crop", "lr", "workers", "threads", "device", "checkpoint_minutes", "log_every",
-                 "minutes", "steps"):
-        value = getattr(args, name)
-        if value is not None:
-            words += [f"--{name.replace('_', '-')}", str(value)]
-    return shlex.join(words + ["--resume"] * args.resume)

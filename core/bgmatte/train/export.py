@@ -1,7 +1,6 @@
 """Turn a training run's checkpoint into a shipped weights file with its provenance."""
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -9,7 +8,8 @@ from typing import Any
 from bgmatte.data.bank import open_bank
 from bgmatte.model import save_weights
 from bgmatte.train.checkpoint import load_checkpoint
-from bgmatte.train.stage1 import LOG_NAME, model_from_checkpoint
+from bgmatte.train.run_folder import last_validation
+from bgmatte.train.stage1 import model_from_checkpoint
 
 CODE_LICENCE = "Apache-2.0"
 
@@ -36,7 +36,7 @@ def export_weights(run_dir: Path, path: Path) -> Path:
         "licence": f"{CODE_LICENCE} (weights); training data licences listed under data",
         "commit": git_commit(),
         "training": {"steps": int(state["step"]), "samples": int(state["data_position"]),
-                     "seconds": round(float(state["seconds"]), 1), "validation": _last_validation(run_dir)},
+                     "seconds": round(float(state["seconds"]), 1), "validation": last_validation(run_dir)},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     return save_weights(path, model_from_checkpoint(state), provenance)
@@ -48,12 +48,3 @@ def git_commit() -> str | None:
     except OSError:
         return None
     return result.stdout.strip() or None if result.returncode == 0 else None
-
-
-def _last_validation(run_dir: Path) -> dict[str, float] | None:
-    path = run_dir / LOG_NAME
-    if not path.is_file():
-        return None
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    validations = [record["validation"] for record in records if "validation" in record]
-    return validations[-1] if validations else None

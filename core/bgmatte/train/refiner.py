@@ -10,13 +10,12 @@ refinement, `select_patches` and `gather_patches`. Its training items are up to
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +29,17 @@ from bgmatte.errors import InputError
 from bgmatte.model import create_model, save_weights
 from bgmatte.model.config import GeneratorConfig
 from bgmatte.model.generator import Generator
-from bgmatte.model.refiner import PATCH, PatchRefiner
+from bgmatte.model.refiner import ANALYTIC_ALPHA, HALO, PATCH, PatchRefiner
 from bgmatte.pipeline import FrameInputs, network_inputs, network_pass, working_linear
 from bgmatte.priors.resample import working_shape
 from bgmatte.refine import refine_alpha
 from bgmatte.refine.learned import gather_patches, select_patches
 from bgmatte.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from bgmatte.train.export import CODE_LICENCE, git_commit
+from bgmatte.train.run_folder import append_log, last_validation, resumed_settings, stored_settings, truncate_log
 
 log = logging.getLogger(__name__)
 
-LOG_NAME = "log.jsonl"
 SAMPLE_STREAM = 7  # keeps the refiner's samples apart from stage 1's stream of the same seed
 VALIDATION_SEED_OFFSET = 1_000_003
 MIN_WORKING = 32  # pixels: the generator's smallest sensible working size
@@ -108,10 +107,12 @@ class RefinerSettings:
             raise InputError("--lr", f"must be a positive number, got {self.lr}")
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file (which generator a run's samples came from)."""
+def generator_digest(generator: Generator, name: str) -> str:
+    """Which generator a run's samples came from: SHA-256 of its weights file, or its registry name."""
+    if generator.weights_file is None:
+        return name
     digest = hashlib.sha256()
-    with open(path, "rb") as stream:
+    with open(generator.weights_file, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -180,8 +181,7 @@ def refiner_losses(refined: torch.Tensor, truth: torch.Tensor) -> dict[str, torc
 
 def _analytic(raw: torch.Tensor) -> torch.Tensor:
     """The analytic alpha under the patches (what the refiner starts from), (N, 1, PATCH, PATCH)."""
-    halo = (raw.shape[-1] - PATCH) // 2
-    return raw[:, 6:7, halo:-halo, halo:-halo]
+    return raw[:, ANALYTIC_ALPHA:ANALYTIC_ALPHA + 1, HALO:-HALO, HALO:-HALO]
 
 
 def train_refiner(run_dir: Path, settings: RefinerSettings | None, resume: bool = False,
@@ -190,9 +190,10 @@ def train_refiner(run_dir: Path, settings: RefinerSettings | None, resume: bool 
     """Train (or continue) a refiner run in ``run_dir``; returns the last log record."""
     checkpoint_path = run_dir / CHECKPOINT_NAME
     state = None
+    changes: dict[str, Any] = {}
     if resume and checkpoint_path.is_file():
         state = load_checkpoint(run_dir)
-        settings = _resumed(state["settings"], overrides or {})
+        settings, changes = resumed_settings(RefinerSettings, state["settings"], overrides or {}, RESUME_OVERRIDABLE)
     elif checkpoint_path.is_file():
         raise InputError(run_dir, "already holds a checkpoint; pass --resume to continue it or choose a new --out")
     if settings is None:
@@ -201,7 +202,7 @@ def train_refiner(run_dir: Path, settings: RefinerSettings | None, resume: bool 
     torch.set_num_threads(settings.threads)
     banks = open_banks(settings.data)
     generator = create_model(settings.generator, device="cpu")
-    digest = file_digest(generator.weights_file) if generator.weights_file else settings.generator
+    digest = generator_digest(generator, settings.generator)
     if state is not None and state["generator_digest"] != digest:
         raise InputError(settings.generator, "is not the generator this run was trained against (its digest changed)")
     with torch.random.fork_rng(devices=[]):
@@ -223,6 +224,9 @@ def train_refiner(run_dir: Path, settings: RefinerSettings | None, resume: bool 
         step, position, seconds = int(state["step"]), int(state["data_position"]), float(state["seconds"])
         log.info("resuming %s at step %d (sample %d)", run_dir, step, position)
     run_dir.mkdir(parents=True, exist_ok=True)
+    truncate_log(run_dir, step)
+    if changes:
+        append_log(run_dir, {"step": step, "settings_changed": changes})
     validation = [refiner_sample(banks, generator, settings.seed + VALIDATION_SEED_OFFSET, index, settings)
                   for index in range(settings.validation_samples)]
     validation_batch = collate_patches(validation)
@@ -230,18 +234,6 @@ def train_refiner(run_dir: Path, settings: RefinerSettings | None, resume: bool 
     stream = batch_stream(dataset, position, settings.batch, settings.workers, collate_fn=collate_patches)
     loop = _RefinerLoop(run_dir, settings, refiner, optimizer, validation_batch, digest, step, position, seconds)
     return loop.run(stream, minutes, max_steps)
-
-
-def _resumed(stored: dict[str, Any], overrides: dict[str, Any]) -> RefinerSettings:
-    """The stored settings with the allowed overrides applied."""
-    known = {item.name for item in fields(RefinerSettings)}
-    settings = RefinerSettings(**{key: value for key, value in stored.items() if key in known})
-    for key, value in overrides.items():
-        if key not in RESUME_OVERRIDABLE:
-            raise InputError(f"--{key.replace('_', '-')}", "cannot change when resuming (it changes the samples)")
-        if value is not None:
-            setattr(settings, key, value)
-    return settings
 
 
 class _RefinerLoop:
@@ -324,8 +316,7 @@ class _RefinerLoop:
         return record
 
     def _log(self, record: dict[str, Any]) -> None:
-        with open(self.run_dir / LOG_NAME, "a") as stream:
-            stream.write(json.dumps(record) + "\n")
+        append_log(self.run_dir, record)
 
 
 def export_with_refiner(run_dir: Path, path: Path, working_size: int | None = None) -> Path:
@@ -338,10 +329,9 @@ def export_with_refiner(run_dir: Path, path: Path, working_size: int | None = No
         InputError: If the run has no checkpoint or its generator file changed since training.
     """
     state = load_checkpoint(run_dir)
-    settings = RefinerSettings(**{key: value for key, value in state["settings"].items()
-                                  if key in {item.name for item in fields(RefinerSettings)}})
+    settings = stored_settings(RefinerSettings, state["settings"])
     source = create_model(settings.generator, device="cpu")
-    digest = file_digest(source.weights_file) if source.weights_file else settings.generator
+    digest = generator_digest(source, settings.generator)
     if digest != state["generator_digest"]:
         raise InputError(settings.generator, "is not the generator the refiner was trained against")
     changes: dict[str, int] = {"refiner_width": settings.width}
@@ -351,14 +341,12 @@ def export_with_refiner(run_dir: Path, path: Path, working_size: int | None = No
     model = Generator(config)
     generator_state = {name: value for name, value in source.state_dict().items() if not name.startswith("refiner.")}
     model.load_state_dict({**generator_state, **{f"refiner.{name}": value for name, value in state["model"].items()}})
-    records = [json.loads(line) for line in (run_dir / LOG_NAME).read_text().splitlines() if line.strip()]
-    validations = [record["validation"] for record in records if "validation" in record]
     provenance = {
         **source.provenance,
         "refiner": {"command": settings.command, "settings": asdict(settings), "generator_sha256": digest,
                     "steps": int(state["step"]), "samples": int(state["data_position"]),
                     "seconds": round(float(state["seconds"]), 1),
-                    "validation": validations[-1] if validations else None, "commit": git_commit()},
+                    "validation": last_validation(run_dir), "commit": git_commit()},
         "licence": source.provenance.get("licence", f"{CODE_LICENCE} (weights)"),
     }
     return save_weights(path, model.eval(), provenance)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from bgmatte.data.dataset import quiet_expected_warnings
 from bgmatte.errors import InputError
 from bgmatte.model.refiner import PATCH
 from bgmatte.train.refiner import RESUME_OVERRIDABLE, RefinerSettings, export_with_refiner, train_refiner
+from bgmatte.train.run_folder import reproducing_command
 
 DEFAULTS = RefinerSettings()
 OPTIONS = ("generator", "width", "seed", "batch", "patches_per_sample", "sizes", "supersample", "ratios",
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     given = {name: getattr(args, name) for name in OPTIONS if getattr(args, name) is not None}
     settings = None
     if args.data:
-        settings = RefinerSettings(data=[str(path) for path in args.data], command=_command_line(args), **given)
+        settings = RefinerSettings(data=[str(path) for path in args.data], command=reproducing_command("train-refiner", args, (*OPTIONS, "minutes", "steps")), **given)
     overrides = {name: value for name, value in given.items() if name in RESUME_OVERRIDABLE}
     if args.data:
         overrides["data"] = [str(path) for path in args.data]
@@ -92,16 +92,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"step {record['step']}, {record['samples']} samples; validation {record['validation']}; "
           f"checkpoint {args.out / 'checkpoint.pt'}")
     return 0
-
-
-def _command_line(args: argparse.Namespace) -> str:
-    """The `bgmatte train-refiner` command that reproduces this run (kept in its provenance)."""
-    words = ["bgmatte", "train-refiner", "--out", str(args.out)]
-    for bank in args.data:
-        words += ["--data", str(bank)]
-    for name in (*OPTIONS, "minutes", "steps"):
-        value = getattr(args, name)
-        if value is not None:
-            text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
-            words += [f"--{name.replace('_', '-')}", text]
-    return shlex.join(words + ["--resume"] * args.resume)

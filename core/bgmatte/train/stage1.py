@@ -7,13 +7,12 @@ per logging interval and one per validation), and nothing else. Sample i is a pu
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +23,10 @@ from bgmatte.errors import InputError
 from bgmatte.model import CONFIGS, Generator, GeneratorConfig, resolve_device
 from bgmatte.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from bgmatte.train.losses import LossWeights, stage1_losses
+from bgmatte.train.run_folder import append_log, resumed_settings, truncate_log
 
 log = logging.getLogger(__name__)
 
-LOG_NAME = "log.jsonl"
 VALIDATION_SEED_OFFSET = 1_000_003
 """Validation samples come from the stream seed + this, never drawn by training."""
 MODEL_INIT_SEED = 0
@@ -133,7 +132,7 @@ def train_stage1(run_dir: Path, settings: Stage1Settings | None, resume: bool = 
     changes: dict[str, Any] = {}
     if resume and checkpoint_path.is_file():
         state = load_checkpoint(run_dir)
-        settings, changes = _resumed_settings(state["settings"], overrides or {})
+        settings, changes = resumed_settings(Stage1Settings, state["settings"], overrides or {}, RESUME_OVERRIDABLE)
     elif checkpoint_path.is_file():
         raise InputError(run_dir, "already holds a checkpoint; pass --resume to continue it or choose a new --out")
     elif resume:
@@ -156,10 +155,9 @@ def train_stage1(run_dir: Path, settings: Stage1Settings | None, resume: bool = 
         step, position, seconds = int(state["step"]), int(state["data_position"]), float(state["seconds"])
         log.info("resuming %s at step %d (sample %d, %.0f s trained)", run_dir, step, position, seconds)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _truncate_log(run_dir / LOG_NAME, step)
+    truncate_log(run_dir, step)
     if changes:
-        with open(run_dir / LOG_NAME, "a") as stream:
-            stream.write(json.dumps({"step": step, "settings_changed": changes}) + "\n")
+        append_log(run_dir, {"step": step, "settings_changed": changes})
     weights = LossWeights(**settings.loss_weights)
     validation = _validation_batches(banks, settings)
     trainer = _Trainer(run_dir, settings, model, optimizer, weights, device, validation, step, position, seconds)
@@ -176,29 +174,6 @@ def _new_model(config: str, device: torch.device) -> Generator:
         if isinstance(module, torch.nn.BatchNorm2d):
             module.momentum = RUNNING_STATS_MOMENTUM
     return model.to(device=device, memory_format=torch.channels_last).train()
-
-
-def _resumed_settings(stored: dict[str, Any], overrides: dict[str, Any]) -> tuple[Stage1Settings, dict[str, Any]]:
-    """The stored settings with the allowed overrides applied, and {name: [old, new]} of what changed."""
-    known = {item.name for item in fields(Stage1Settings)}
-    settings = Stage1Settings(**{key: value for key, value in stored.items() if key in known})
-    changes = {}
-    for key, value in overrides.items():
-        if key not in RESUME_OVERRIDABLE:
-            raise InputError(f"--{key.replace('_', '-')}", "cannot change when resuming (it changes the samples)")
-        if value is not None and value != getattr(settings, key):
-            log.info("resume: %s %r -> %r", key, getattr(settings, key), value)
-            changes[key] = [getattr(settings, key), value]
-            setattr(settings, key, value)
-    return settings, changes
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines past ``step`` (written after the last checkpoint by a run that was killed)."""
-    if not path.is_file():
-        return
-    lines = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    path.write_text("".join(f"{line}\n" for line in lines))
 
 
 def _validation_batches(banks: list, settings: Stage1Settings) -> list[dict[str, torch.Tensor]]:
@@ -310,8 +285,7 @@ class _Trainer:
         log.info("checkpoint at step %d (%s)", self.step, self.run_dir / CHECKPOINT_NAME)
 
     def _log(self, record: dict[str, Any]) -> None:
-        with open(self.run_dir / LOG_NAME, "a") as stream:
-            stream.write(json.dumps(record) + "\n")
+        append_log(self.run_dir, record)
 
 
 def model_from_checkpoint(state: dict[str, Any]) -> Generator:

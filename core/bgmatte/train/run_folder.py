@@ -1,0 +1,88 @@
+"""What a resumable training run keeps beside its checkpoint: its log, its settings across resumes, its command.
+
+Stage 1 (`bgmatte train`) and the refiner (`bgmatte train-refiner`) keep their runs the same way:
+one JSON line per event in ``log.jsonl``, lines past the checkpoint dropped on resume (a killed
+run wrote them), the stored settings with the few a resume may change, and the command line that
+reproduces the run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+from collections.abc import Iterable
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bgmatte.errors import InputError
+
+log = logging.getLogger(__name__)
+
+LOG_NAME = "log.jsonl"
+Settings = TypeVar("Settings")
+
+
+def append_log(run_dir: Path, record: dict[str, Any]) -> None:
+    """Add one JSON line to the run's log."""
+    with open(run_dir / LOG_NAME, "a") as stream:
+        stream.write(json.dumps(record) + "\n")
+
+
+def truncate_log(run_dir: Path, step: int) -> None:
+    """Drop log lines past ``step`` (written after the last checkpoint by a run that was killed)."""
+    path = run_dir / LOG_NAME
+    if not path.is_file():
+        return
+    lines = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    path.write_text("".join(f"{line}\n" for line in lines))
+
+
+def last_validation(run_dir: Path) -> dict[str, float] | None:
+    """The held-out scores of the run's last checkpoint line, or None when it has none yet."""
+    path = run_dir / LOG_NAME
+    if not path.is_file():
+        return None
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    validations = [record["validation"] for record in records if "validation" in record]
+    return validations[-1] if validations else None
+
+
+def stored_settings(kind: type[Settings], stored: dict[str, Any]) -> Settings:
+    """The settings a checkpoint stored, as ``kind`` (a dataclass); keys it no longer has are dropped."""
+    known = {item.name for item in fields(kind)}
+    return kind(**{key: value for key, value in stored.items() if key in known})
+
+
+def resumed_settings(kind: type[Settings], stored: dict[str, Any], overrides: dict[str, Any],
+                     overridable: Iterable[str]) -> tuple[Settings, dict[str, Any]]:
+    """The stored settings with the allowed overrides applied, and {name: [old, new]} of what changed.
+
+    Raises:
+        InputError: an override of a setting a resume may not change (it changes the samples).
+    """
+    settings = stored_settings(kind, stored)
+    allowed = set(overridable)
+    changes = {}
+    for key, value in overrides.items():
+        if key not in allowed:
+            raise InputError(f"--{key.replace('_', '-')}", "cannot change when resuming (it changes the samples)")
+        if value is not None and value != getattr(settings, key):
+            log.info("resume: %s %r -> %r", key, getattr(settings, key), value)
+            changes[key] = [getattr(settings, key), value]
+            setattr(settings, key, value)
+    return settings, changes
+
+
+def reproducing_command(subcommand: str, args: argparse.Namespace, options: Iterable[str]) -> str:
+    """The `bgmatte SUBCOMMAND` line that reproduces a run: --out, each --data, the given options, --resume."""
+    words = ["bgmatte", subcommand, "--out", str(args.out)]
+    for bank in args.data:
+        words += ["--data", str(bank)]
+    for name in options:
+        value = getattr(args, name)
+        if value is not None:
+            text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+            words += [f"--{name.replace('_', '-')}", text]
+    return shlex.join(words + ["--resume"] * args.resume)
