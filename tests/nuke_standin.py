@@ -145,6 +145,39 @@ def parse_script(text: str) -> list[ParsedNode]:
     return top
 
 
+def gizmo_wiring(text: str) -> dict[str, tuple[ParsedNode, list[str]]]:
+    """A gizmo's internal nodes by name: (parsed node, its input nodes' names, input 0 first).
+
+    Follows the node stack as Nuke does (``set`` / ``push``; the top of the stack is input 0); an
+    Input or Read node takes no input unless its ``inputs`` knob says otherwise, any other node one.
+    """
+    statements, line = [], []
+    for kind, value in _tokens(text):
+        if kind == "newline":
+            statements, line = (statements + [line]) if line else statements, []
+        else:
+            line.append((kind, value))
+    stack, variables, nodes, inside = [], {}, {}, False
+    for statement in statements:
+        words = [value for _, value in statement]
+        if words[0] == "Gizmo":
+            inside = True
+        elif not inside:
+            continue
+        elif words[0] == "set":
+            variables[words[1]] = stack[-1]
+        elif words[0] == "push":
+            stack.append(variables[words[1].lstrip("$")])
+        elif words[0] == "end_group":
+            break
+        elif len(statement) == 2 and statement[1][0] == "braced":
+            node = _node(words[0], statement[1][1])
+            count = int(node.knobs.get("inputs", "0" if node.cls in ("Input", "Read") else "1"))
+            nodes[node.name] = (node, [stack.pop() for _ in range(count)])
+            stack.append(node.name)
+    return nodes
+
+
 # ---------------------------------------------------------------- the stand-in module
 
 _DEFAULTS = {1: "", 2: "", 3: 0, 6: False, 7: 0.0, 26: ""}

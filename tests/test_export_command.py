@@ -27,13 +27,7 @@ REC709 = "Linear Rec.709 (sRGB)"
 MODELS = [TEST_MODEL] + (["default"] if (resources.files("bgmatte") / "weights" / "default.pt").is_file() else [])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One torch thread: these small frames gain nothing from more, and the test machines are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def export(path: Path, *args: str) -> Path:

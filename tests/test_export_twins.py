@@ -29,13 +29,7 @@ SHOT = Path(__file__).resolve().parents[1] / "samples" / "shot"
 TWINS = (components_twin, filters, foreground_twin, refine_twin, resample_twin, segmentation_twin)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One torch thread: these small frames gain nothing from more, and the test machines are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def nchw(x: np.ndarray) -> torch.Tensor:

@@ -29,18 +29,7 @@ from bgmatte.model.generator import Generator
 from conftest import TEST_MODEL
 
 TARGET_PYTHON = os.environ.get("BGMATTE_TARGET_TORCH_PYTHON")
-NEWER_THAN_EVERY_TARGET = {"aten::_upsample_lanczos2d_aa.vec", "aten::isinf.float"}
-"""What the graph calls that no listed Nuke's libtorch is known to run: torch's own F.interpolate
-(its lanczos branch) and ``math.isinf`` on a float (exposure.scale_for_level)."""
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One torch thread: these small frames gain nothing from more, and the test machines are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def export(path: Path, *args: str) -> Path:
@@ -106,9 +95,9 @@ def test_archive_ops_include_the_branches_a_call_does_not_take(tmp_path):
 
 @pytest.mark.parametrize("version", sorted(NUKE_TARGETS))
 @pytest.mark.parametrize("archive", ["tiny", "refined"])
-def test_the_graph_calls_no_op_unknown_to_a_listed_nuke_but_interpolates_lanczos_and_isinf(version, archive, request):
+def test_the_graph_calls_no_op_unknown_to_a_listed_nuke(version, archive, request):
     unknown = archive_ops(request.getfixturevalue(archive)) - NUKE_TARGETS[version].ops - STRUCTURAL_NODES
-    assert unknown <= NEWER_THAN_EVERY_TARGET
+    assert unknown == set()
 
 
 def test_an_unknown_release_is_refused_before_anything_is_built(tmp_path, capsys, monkeypatch):

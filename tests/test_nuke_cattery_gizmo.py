@@ -13,42 +13,11 @@ from pathlib import Path
 
 import pytest
 
-import nuke_standin
-from nuke_standin import parse_script
+from nuke_standin import gizmo_wiring, parse_script
 
 NUKE_FOLDER = Path(__file__).resolve().parents[1] / "nuke_gizmo"
 GIZMO = NUKE_FOLDER / "gizmos" / "bgmatte_Inference.gizmo"
 AWKWARD = Path("/show/sh 010/[v2] $SHOT/\"bgmatte\".pt")
-
-
-def wiring(text: str) -> dict[str, tuple]:
-    """The gizmo's internal nodes by name: (parsed node, its input nodes' names, input 0 first)."""
-    statements, line = [], []
-    for kind, value in nuke_standin._tokens(text):
-        if kind != "newline":
-            line.append((kind, value))
-        elif line:
-            statements, line = statements + [line], []
-    stack, variables, nodes = [], {}, {}
-    inside = False
-    for statement in statements:
-        words = [value for _, value in statement]
-        if words[0] == "Gizmo":
-            inside = True
-        elif not inside:
-            continue
-        elif words[0] == "set":
-            variables[words[1]] = stack[-1]
-        elif words[0] == "push":
-            stack.append(variables[words[1].lstrip("$")])
-        elif words[0] == "end_group":
-            break
-        elif len(statement) == 2 and statement[1][0] == "braced":
-            node = nuke_standin._node(words[0], statement[1][1])
-            inputs = [stack.pop() for _ in range(int(node.knobs.get("inputs", "1")))]
-            nodes[node.name] = (node, inputs)
-            stack.append(node.name)
-    return nodes
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +29,7 @@ def gizmo():
 
 @pytest.fixture(scope="module")
 def nodes():
-    return wiring(GIZMO.read_text())
+    return gizmo_wiring(GIZMO.read_text())
 
 
 @pytest.fixture

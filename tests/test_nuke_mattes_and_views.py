@@ -27,36 +27,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # ---------------------------------------------------------------- the gizmo's view nodes, followed in numpy
 
-def gizmo_wiring() -> dict[str, tuple]:
-    """The gizmo's internal nodes by name: (parsed node, its input nodes' names, input 0 first)."""
-    statements, line = [], []
-    for kind, value in nuke_standin._tokens(GIZMO.read_text()):
-        if kind == "newline":
-            statements, line = (statements + [line]) if line else statements, []
-        else:
-            line.append((kind, value))
-    stack, variables, nodes, inside = [], {}, {}, False
-    for statement in statements:
-        words = [value for _, value in statement]
-        if words[0] == "Gizmo":
-            inside = True
-        elif not inside:
-            continue
-        elif words[0] == "set":
-            variables[words[1]] = stack[-1]
-        elif words[0] == "push":
-            stack.append(variables[words[1].lstrip("$")])
-        elif words[0] == "end_group":
-            break
-        elif len(statement) == 2 and statement[1][0] == "braced":
-            node = nuke_standin._node(words[0], statement[1][1])
-            count = int(node.knobs.get("inputs", "0" if node.cls in ("Input", "Read") else "1"))
-            inputs = [stack.pop() for _ in range(count)]  # the top of the stack is input 0
-            nodes[node.name] = (node, inputs)
-            stack.append(node.name)
-    return nodes
-
-
 def layer(image: dict[str, np.ndarray], name: str) -> list[np.ndarray]:
     """A layer's channels in order, as Nuke numbers them (rgba: red, green, blue, alpha)."""
     if name == "rgba":
@@ -68,7 +38,7 @@ def view_pixels(matte_file: Path, view: str) -> dict[str, np.ndarray]:
     """The gizmo's output channels for ``view``, following its nodes from the Read of the cache to Output1."""
     pixels, spec = read_exr(matte_file)
     source = {name: channel(pixels, spec, name) for name in spec.channelnames}
-    nodes = gizmo_wiring()
+    nodes = nuke_standin.gizmo_wiring(GIZMO.read_text())
 
     def output(name: str) -> dict[str, np.ndarray]:
         node, inputs = nodes[name]
