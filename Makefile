@@ -7,6 +7,7 @@ CONSTRAINTS ?= constraints/cpu.txt
 EXTRAS ?= test,blender,farm,peers,train
 SHOT := samples/shot
 DEMO_OUT := out/demo
+BLENDER_PLATFORM ?= linux-x64
 
 .PHONY: env demo test bench blender-extension protocol-copies clean
 
@@ -28,8 +29,11 @@ test: env
 bench: env
 	$(BGM) bench
 
-blender-extension:
-	$(PYTHON) blender_addon/build_extension.py --output-dir dist
+# dist/bgmatte-<version>.zip (the add-on alone) and dist/bgmatte-<version>-linux_x64.zip (with the core
+# and its dependencies as wheels, pinned in constraints/blender-linux-x64.txt, cached in out/wheels/).
+blender-extension: env
+	$(PY) blender_addon/build_extension.py --output-dir dist
+	$(PY) blender_addon/build_extension.py --output-dir dist --platform $(BLENDER_PLATFORM)
 
 # The hosts' verbatim copies of core/bgmatte/protocol.py (tests/test_protocol.py checks them).
 protocol-copies:

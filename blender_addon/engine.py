@@ -1,8 +1,11 @@
 """Where the core runs: in Blender's own Python when it can import bgmatte, else an external bgmatte.
 
-Blender's Python is not the project's environment and torch wheels are too big to bundle in an
-extension, so a user either installs bgmatte into Blender's Python (or puts its site-packages on
-the path), or points the preferences at a ``bgmatte`` executable / a python that has bgmatte.
+The platform build of the extension (``bgmatte-<version>-linux_x64.zip``) bundles bgmatte, torch and
+their dependencies as wheels, which Blender unpacks into its extensions' site-packages when it
+enables the extension: bgmatte is then importable here and runs in process. The plain zip has no
+wheels; it needs bgmatte installed into Blender's Python, or the preferences pointed at a
+``bgmatte`` executable / a python that has bgmatte (as a studio that manages its own environment,
+e.g. with CUDA, does).
 """
 from __future__ import annotations
 
@@ -44,7 +47,8 @@ def external_command(executable: str) -> list[str]:
         found = shutil.which("bgmatte")
         if found is None:
             raise RequestError("bgmatte Executable", "Blender's Python cannot import bgmatte and no bgmatte "
-                                                     f"is on the PATH; {PREFERENCES_HINT}")
+                                                     "is on the PATH; install the extension built for this "
+                                                     f"platform (it bundles bgmatte), or {PREFERENCES_HINT}")
         path = Path(found)
     if path.name.lower().startswith("python"):
         return [str(path), "-m", "bgmatte.cli"]

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from bgmatte.model import CONFIGS, Generator, GeneratorConfig, create_model
+from bgmatte.model.grow import grow_from
 
 
 def inputs(height: int, width: int, batch: int = 1, seed: int = 0) -> list[torch.Tensor]:
@@ -121,6 +122,54 @@ def test_scripted_model_accepts_any_size(tiny):
                 torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
 
 
+def _tiny_with_skips() -> Generator:
+    return Generator(GeneratorConfig.from_dict({**CONFIGS["tiny"].to_dict(), "alpha_skips": True})).eval()
+
+
+def test_a_generator_grown_to_alpha_skips_computes_what_its_source_did(tiny):
+    grown = _tiny_with_skips()
+    names = grow_from(grown, tiny.state_dict())
+    assert names and all(name.startswith("alpha_head.upsample.") for name in names)
+    data = inputs(40, 72)
+    with torch.no_grad():
+        for a, b in zip(grown(*data), tiny(*data)):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_alpha_skips_carry_a_single_plate_pixel_straight_to_the_alpha_around_it(tiny):
+    def response(skip_weights: bool) -> torch.Tensor:
+        grown = _tiny_with_skips()
+        grow_from(grown, tiny.state_dict())
+        if skip_weights:
+            with torch.no_grad():
+                grown.alpha_head.upsample[-1].conv[0].weight.normal_(generator=torch.Generator().manual_seed(1))
+        data = inputs(40, 72)
+        with torch.no_grad():
+            alpha, _ = grown(*data)
+            data[1][..., 20, 36] += 1.0  # one plate pixel
+            changed, _ = grown(*data)
+        return (changed - alpha).abs()[0, 0, 16:25, 32:41].max()
+
+    assert response(True) > 100 * response(False)
+
+
+def test_scripted_model_with_alpha_skips_matches_eager():
+    model = _tiny_with_skips()
+    scripted = torch.jit.script(model)
+    data = inputs(37, 51)
+    with torch.no_grad():
+        for a, b in zip(scripted(*data), model(*data)):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_growing_refuses_other_widths_or_other_layers_naming_the_tensors(tiny):
+    wider = Generator(GeneratorConfig.from_dict({**CONFIGS["tiny"].to_dict(), "base_width": 6}))
+    with pytest.raises(ValueError, match="image_encoder.stem.0.weight: cannot grow"):
+        grow_from(wider, tiny.state_dict())
+    with pytest.raises(ValueError, match="do not fit this network: missing"):
+        grow_from(Generator(CONFIGS["small"]), tiny.state_dict())
+
+
 def test_paper_config_has_the_paper_widths_and_blocks():
     paper = CONFIGS["paper"]
     assert paper.level_widths == (64, 128, 256)
@@ -135,7 +184,7 @@ def test_paper_config_has_the_paper_widths_and_blocks():
 def test_config_dict_round_trips_for_every_registered_config():
     for config in CONFIGS.values():
         assert GeneratorConfig.from_dict(config.to_dict()) == config
-        assert all(type(v) in (int, str) for v in config.to_dict().values())
+        assert all(type(v) in (int, str, bool) for v in config.to_dict().values())
 
 
 def test_config_rejects_unknown_keys_naming_them():

@@ -27,7 +27,7 @@ def test_seeding_does_not_touch_the_callers_random_state():
 
 
 def test_list_models_starts_with_default_and_has_the_registered_configs():
-    assert list_models() == ["default", "paper", "small", "tiny"]
+    assert list_models() == ["default", "paper", "small", "detail", "tiny"]
 
 
 def test_model_comes_in_channels_last_on_the_requested_device_and_dtype():
@@ -52,7 +52,7 @@ def test_unknown_name_lists_the_names_and_how_to_write_a_path():
         create_model("smal", device="cpu")
     assert caught.value.subject == "--model"
     assert "unknown model 'smal'" in caught.value.problem
-    assert "default, paper, small, tiny" in caught.value.problem
+    assert "default, paper, small, detail, tiny" in caught.value.problem
     assert "./smal.pt" in caught.value.problem
 
 

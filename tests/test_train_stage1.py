@@ -9,7 +9,7 @@ import torch
 
 from bgmatte.cli import main
 from bgmatte.data.generate import generate_bank
-from bgmatte.model import create_model, load_weights
+from bgmatte.model import CONFIGS, Generator, create_model, load_weights, save_weights
 from bgmatte.train.checkpoint import load_checkpoint
 from bgmatte.train.stage1 import RUNNING_STATS_MOMENTUM, Stage1Settings, _new_model, train_stage1
 
@@ -85,6 +85,32 @@ def test_train_command_trains_resumes_and_exports_weights_end_to_end(bank: Path,
     alpha, fg = model(torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32), torch.zeros(1, 1, 32, 32),
                       torch.zeros(1, 4, 32, 32))
     assert alpha.shape == (1, 1, 32, 32) and fg.shape == (1, 3, 32, 32)
+
+
+def test_a_run_grown_from_weights_starts_from_them_with_the_new_inputs_at_zero(bank: Path, tmp_path: Path) -> None:
+    source = Generator(CONFIGS["small"])
+    weights = save_weights(tmp_path / "small.pt", source, {"note": "test"})
+    settings = Stage1Settings(data=[str(bank)], config="detail", seed=3, batch=1, crop=32, lr=1e-9, workers=0,
+                              log_every=1, validation_samples=1, init_from=str(weights))
+    train_stage1(tmp_path / "run", settings, max_steps=1)
+    state = load_checkpoint(tmp_path / "run")
+    assert state["settings"]["init_from"] == str(weights)
+    old = source.state_dict()
+    grown = state["model"]["alpha_head.upsample.0.conv.0.weight"]
+    before = old["alpha_head.upsample.0.conv.0.weight"]
+    torch.testing.assert_close(grown[:, :before.shape[1]], before, rtol=0, atol=1e-6)
+    assert grown[:, before.shape[1]:].abs().max() < 1e-6
+    torch.testing.assert_close(state["model"]["image_encoder.stem.0.weight"], old["image_encoder.stem.0.weight"],
+                               rtol=0, atol=1e-6)
+
+
+def test_init_from_weights_that_do_not_fit_is_a_one_line_error(bank: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    weights = save_weights(tmp_path / "tiny.pt", Generator(CONFIGS["tiny"]), {"note": "test"})
+    code = main(["train", "--data", str(bank), "--out", str(tmp_path / "run"), "--config", "detail",
+                 "--init-from", str(weights), "--crop", "32", "--steps", "1"])
+    assert code == 2
+    assert "bgmatte: error: --init-from:" in capsys.readouterr().err
 
 
 def test_unknown_config_is_a_one_line_error(bank: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

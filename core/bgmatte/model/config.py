@@ -28,6 +28,9 @@ class GeneratorConfig:
         encoding: the network's encoding of working linear ("acescct", see bgmatte.color.encoding).
         refiner_width: hidden channels of the learned full-resolution refiner (bgmatte.model.refiner);
             0 = none (the analytic refinement alone).
+        alpha_skips: the alpha head's upsampling stages also see the image and plate encoders'
+            features at their own resolution (a departure from the paper, whose alpha head
+            rebuilds every detail from the 1/2**d features; see bgmatte.model.heads.AlphaHead).
     """
 
     base_width: int = 64
@@ -40,11 +43,12 @@ class GeneratorConfig:
     working_size: int = 512
     encoding: str = "acescct"
     refiner_width: int = 0
+    alpha_skips: bool = False
 
     def __post_init__(self) -> None:
         for item in fields(self):
             value = getattr(self, item.name)
-            wanted = str if item.type == "str" else int
+            wanted = {"str": str, "bool": bool}.get(item.type, int)
             if type(value) is not wanted:
                 raise ValueError(f"generator config {item.name} must be {wanted.__name__}, got {value!r}")
         positive = ("base_width", "downsamples", "selector_width", "combinator_width", "working_size")
@@ -68,7 +72,7 @@ class GeneratorConfig:
         return tuple(self.base_width * 2**level for level in range(self.downsamples + 1))
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-type dict (str/int values) for a weights file or a training log."""
+        """Plain-type dict (str/int/bool values) for a weights file or a training log."""
         return asdict(self)
 
     @classmethod

@@ -1,6 +1,9 @@
 """Residual blocks (shared and per head) and the upsampling stages of the decoder."""
 from __future__ import annotations
 
+from typing import Optional
+
+import torch
 from torch import Tensor, nn
 
 from bgmatte.filters import upsample_bilinear
@@ -36,12 +39,19 @@ class ResidualDecoder(nn.Module):
 
 
 class UpsamplingBlock(nn.Module):
-    """Bilinear 2x upsampling, then 3x3 conv, norm, and ReLU unless ``rectify`` is False (the paper's stage)."""
+    """Bilinear 2x upsampling, then 3x3 conv, norm, and ReLU unless ``rectify`` is False (the paper's stage).
 
-    def __init__(self, in_width: int, out_width: int, norm: str, rectify: bool = True) -> None:
+    With ``skip_width`` > 0 the upsampled features are concatenated with skip features of that
+    width (after the upsampled ones, so a block grown from one without skips keeps its weights).
+    """
+
+    def __init__(self, in_width: int, out_width: int, norm: str, rectify: bool = True, skip_width: int = 0) -> None:
         super().__init__()
-        self.conv = (conv_norm_relu if rectify else conv_norm)(in_width, out_width, 3, norm)
+        self.conv = (conv_norm_relu if rectify else conv_norm)(in_width + skip_width, out_width, 3, norm)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """(B, C_in, h, w) -> (B, C_out, 2h, 2w); >= 0 when rectified."""
-        return self.conv(upsample_bilinear(x, [2 * x.shape[-2], 2 * x.shape[-1]]))
+    def forward(self, x: Tensor, skip: Optional[Tensor] = None) -> Tensor:
+        """(B, C_in, h, w) [and (B, skip_width, 2h, 2w)] -> (B, C_out, 2h, 2w); >= 0 when rectified."""
+        x = upsample_bilinear(x, [2 * x.shape[-2], 2 * x.shape[-1]])
+        if skip is not None:
+            x = torch.cat([x, skip], dim=1)
+        return self.conv(x)

@@ -21,6 +21,19 @@ class Encoder(nn.Module):
             for i in range(len(level_widths) - 1)
         )
 
+    def levels(self, x: Tensor) -> list[Tensor]:
+        """Every level's features: [(B, level_widths[i], H / 2**i, W / 2**i) for i in 0..d], all >= 0.
+
+        Args:
+            x: (B, C_in, H, W), H and W multiples of 2**d; encoded colour, grey or a [0, 1] mask.
+        """
+        x = self.stem(x)
+        features = [x]
+        for layer in self.downsample:
+            x = layer(x)
+            features.append(x)
+        return features
+
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Encode one input.
 
@@ -32,9 +45,5 @@ class Encoder(nn.Module):
                 bottom (the foreground head's skip connection); ReLU outputs, >= 0.
             features: (B, level_widths[d], H / 2**d, W / 2**d), >= 0.
         """
-        x = self.stem(x)
-        skip = x
-        for layer in self.downsample:
-            skip = x
-            x = layer(x)
-        return skip, x
+        features = self.levels(x)
+        return features[-2], features[-1]

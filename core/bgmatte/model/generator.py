@@ -1,6 +1,7 @@
 """The generator of Background Matting (Sengupta et al. 2020, Fig. 2): encoders, context switching, heads."""
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -42,7 +43,9 @@ class Generator(nn.Module):
         self.context_switching = ContextSwitchingBlock(widths[-1], config.selector_width,
                                                        config.combinator_width, config.norm)
         self.shared_decoder = ResidualDecoder(config.combinator_width, config.shared_blocks, config.norm)
-        self.alpha_head = AlphaHead(config.combinator_width, widths, config.head_blocks, config.norm)
+        self.alpha_head = AlphaHead(config.combinator_width, widths, config.head_blocks, config.norm,
+                                    skips=config.alpha_skips)
+        self.alpha_skips = config.alpha_skips
         self.foreground_head = ForegroundHead(config.combinator_width, widths, config.head_blocks, config.norm)
         # Run by the refinement stage at full resolution, not by forward (bgmatte.refine.learned).
         self.refiner = PatchRefiner(config.refiner_width) if config.refiner_width else None
@@ -73,12 +76,17 @@ class Generator(nn.Module):
             plate = F.pad(plate, padding, mode="replicate")
             seg = F.pad(seg, padding, mode="replicate")
             motion = F.pad(motion, padding, mode="replicate")
-        skip, image_features = self.image_encoder(image)
-        _, plate_features = self.plate_encoder(plate)
+        image_levels = self.image_encoder.levels(image)
+        plate_levels = self.plate_encoder.levels(plate)
+        skip, image_features, plate_features = image_levels[-2], image_levels[-1], plate_levels[-1]
+        alpha_skips: list[Tensor] = []
+        if self.alpha_skips:
+            for level in range(len(image_levels) - 2, -1, -1):
+                alpha_skips.append(torch.cat([image_levels[level], plate_levels[level]], dim=1))
         _, seg_features = self.seg_encoder(seg)
         _, motion_features = self.motion_encoder(motion)
         features = self.context_switching(image_features, plate_features, seg_features, motion_features)
         features = self.shared_decoder(features)
-        alpha = self.alpha_head(features)
+        alpha = self.alpha_head(features, alpha_skips)
         fg = self.foreground_head(features, skip, image)
         return alpha[..., :height, :width], fg[..., :height, :width]

@@ -1,6 +1,7 @@
 """Train the generator on synthetic composites (stage 1), resumably; or export a run's weights.
 
 Start a run:      bgmatte train --data BANK [--data BANK2] --out RUN_DIR [--config small] [--minutes 60]
+Grow a model:     bgmatte train --data BANK --out RUN_DIR --config detail --init-from default
 Continue it:      bgmatte train --out RUN_DIR --resume [--minutes 60] [--data BANK ... to change the banks]
 Ship its weights: bgmatte train --out RUN_DIR --export weights.pt
 
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 DEFAULTS = Stage1Settings(data=[])
 COMMAND_OPTIONS = ("config", "seed", "batch", "crop", "lr", "workers", "threads", "device", "checkpoint_minutes",
-                   "log_every", "minutes", "steps")
+                   "log_every", "init_from", "minutes", "steps")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-minutes", type=float,
                         help=f"minutes between checkpoints (default {DEFAULTS.checkpoint_minutes})")
     parser.add_argument("--log-every", type=int, help=f"steps per log line (default {DEFAULTS.log_every})")
+    parser.add_argument("--init-from", metavar="WEIGHTS",
+                        help="a new run starts from these weights (a file or \"default\"), grown to --config "
+                             "where it adds inputs (e.g. small -> detail); ignored on resume")
     parser.add_argument("--minutes", type=float, help="stop (with a checkpoint) after this many minutes")
     parser.add_argument("--steps", type=int, help="stop (with a checkpoint) when the run reaches this step")
     parser.add_argument("--resume", action="store_true", help="continue RUN_DIR/checkpoint.pt if it exists")
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
         return 0
     given = {name: getattr(args, name) for name in ("config", "seed", "batch", "crop", "lr", "workers", "threads", "device",
-                                                     "checkpoint_minutes", "log_every")}
+                                                     "checkpoint_minutes", "log_every", "init_from")}
     settings = None
     if args.data:
         values = {name: value for name, value in given.items() if value is not None}

@@ -20,7 +20,8 @@ import torch
 
 from bgmatte.data.dataset import SampleDataset, batch_stream, collate, open_banks
 from bgmatte.errors import InputError
-from bgmatte.model import CONFIGS, Generator, GeneratorConfig, resolve_device
+from bgmatte.model import CONFIGS, Generator, GeneratorConfig, create_model, resolve_device
+from bgmatte.model.grow import grow_from
 from bgmatte.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from bgmatte.train.losses import LossWeights, stage1_losses
 from bgmatte.train.run_folder import append_log, resumed_settings, truncate_log
@@ -63,6 +64,8 @@ class Stage1Settings:
         log_every: Steps per log line.
         validation_samples: Fixed held-out samples evaluated at each checkpoint.
         loss_weights: Weights of the loss terms.
+        init_from: A weights file (or "default") that a new run starts from instead of a fresh
+            initialisation, grown to ``config`` where it adds inputs (bgmatte.model.grow); "" = none.
         command: The command line that started the run (provenance).
     """
 
@@ -79,6 +82,7 @@ class Stage1Settings:
     log_every: int = 10
     validation_samples: int = 16
     loss_weights: dict[str, float] = field(default_factory=lambda: asdict(LossWeights()))
+    init_from: str = ""
     command: str = ""
 
     def check(self) -> None:
@@ -144,6 +148,8 @@ def train_stage1(run_dir: Path, settings: Stage1Settings | None, resume: bool = 
     banks = open_banks(settings.data)
     device = resolve_device(settings.device)
     model = _new_model(settings.config, device)
+    if state is None and settings.init_from:
+        _start_from(model, settings.init_from)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     step, position, seconds = 0, 0, 0.0
     if state is not None:
@@ -174,6 +180,19 @@ def _new_model(config: str, device: torch.device) -> Generator:
         if isinstance(module, torch.nn.BatchNorm2d):
             module.momentum = RUNNING_STATS_MOMENTUM
     return model.to(device=device, memory_format=torch.channels_last).train()
+
+
+def _start_from(model: Generator, weights: str) -> None:
+    """Load a weights file into a new run's model, growing what its config adds (bgmatte.model.grow)."""
+    source = create_model(weights, device="cpu", precision="fp32")
+    if source.config.refiner_width != model.config.refiner_width:
+        raise InputError("--init-from", f"{weights} has refiner width {source.config.refiner_width}, "
+                                        f"the run's config {model.config.refiner_width}")
+    try:
+        grown = grow_from(model, source.state_dict())
+    except ValueError as error:
+        raise InputError("--init-from", f"{weights} does not fit config {model.config}: {error}") from None
+    log.info("new run starts from %s (%d tensors grown with zeros: %s)", weights, len(grown), ", ".join(grown) or "none")
 
 
 def _validation_batches(banks: list, settings: Stage1Settings) -> list[dict[str, torch.Tensor]]:
