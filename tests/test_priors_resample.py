@@ -1,10 +1,13 @@
 """Resampling, the paper's mask processing, keyer-style overrides and the motion cue."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
+import torch
 
 from bgmatte.color.encoding import luminance
+from bgmatte.priors.resample import downsample_area
 from bgmatte.priors import (
     apply_overrides,
     combine_mattes,
@@ -31,6 +34,33 @@ def test_working_shape_keeps_the_aspect_ratio_and_never_upsamples(height, width,
     assert working_shape(height, width, longest) == expected
 
 
+@pytest.mark.parametrize(("height", "width", "longest", "expected"), [(5, 5, 2, (2, 2)), (7, 3, 2, (2, 1))])
+def test_working_shape_rounds_halves_to_even_in_python_and_in_torchscript(height, width, longest, expected):
+    assert working_shape(height, width, longest) == expected  # 2.5 -> 2 and 0.857.. -> 1
+    assert torch.jit.script(working_shape)(height, width, longest) == expected
+
+
+def test_downsample_area_weights_each_input_pixel_by_the_share_of_it_an_output_pixel_covers():
+    row = torch.tensor([1.0, 2.0, 4.0, 8.0, 16.0]).view(1, 1, 1, 5)
+
+    small = downsample_area(row, 1, 2)  # each output pixel covers 2.5 input pixels
+
+    torch.testing.assert_close(small.view(-1), torch.tensor([(1 + 2 + 0.5 * 4) / 2.5, (0.5 * 4 + 8 + 16) / 2.5]))
+
+
+@pytest.mark.parametrize(("size", "target"), [((288, 512), (72, 128)), ((240, 320), (96, 128)),
+                                              ((37, 53), (10, 17)), ((64, 64), (32, 32)), ((50, 70), (50, 70)),
+                                              ((858, 205), (322, 77))])
+def test_downsample_area_is_opencvs_inter_area_in_the_core_and_in_torchscript(size, target):
+    # 858 / 322 = 429 / 161: each output pixel gathers its own taps; the others share one period.
+    image = np.random.default_rng(0).normal(0.5, 2.0, size + (3,)).astype(np.float32)
+    expected = cv2.resize(image, target[::-1], interpolation=cv2.INTER_AREA)
+    nchw = torch.from_numpy(image.transpose(2, 0, 1).copy())[None]
+    scripted = torch.jit.script(downsample_area)(nchw, *target)[0].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(resize_area(image, target), expected, rtol=0, atol=2e-6)
+    np.testing.assert_allclose(scripted, expected, rtol=0, atol=2e-6)
+
+
 def test_resize_area_averages_linear_light_over_each_pixel_footprint():
     image = np.zeros((8, 8, 3), dtype=np.float32)
     image[::2, ::2] = 4.0  # one bright pixel in each 2x2 block
@@ -51,7 +81,7 @@ def test_resize_keeps_the_channel_layout_for_any_channel_count(channels):
 
     assert small.shape == (20, 30, *shape[2:]) and large.shape == shape
     assert large.dtype == np.float32
-    if channels == 7:  # split across cv2 calls: each channel still resized on its own
+    if channels == 7:  # each channel resized on its own
         np.testing.assert_allclose(small[..., 6], resize_area(image[..., 6], (20, 30)), atol=1e-6)
 
 

@@ -5,7 +5,8 @@ import cv2
 import numpy as np
 import torch
 
-from bgmatte.refine.noise_gate import GATE_ALPHA, GATE_SIGMAS, gate_small_alpha, gate_strength
+from bgmatte.refine.noise_gate import (GATE_ALPHA, GATE_BAND_ROWS, GATE_SIGMAS, gate_small_alpha, gate_strength,
+                                      gate_whole_frame, neighbour_step)
 
 SIZE = 96
 NOISE = 0.003
@@ -68,3 +69,32 @@ def test_the_strength_ramps_from_the_threshold_to_twice_it_in_either_layout():
     torch.testing.assert_close(strength, torch.tensor([0.0, 0.5, 1.0]))
     dense = gate_strength(residual.t().reshape(1, 3, 3, 1), torch.zeros(1, 3, 3, 1), noise, 1)
     torch.testing.assert_close(dense.reshape(-1), strength)
+
+
+def test_the_step_is_the_largest_difference_to_one_of_the_8_neighbours_and_the_border_adds_none():
+    plate = torch.zeros(1, 1, 4, 5)
+    plate[0, 0, 1, 1] = 2.0
+    plate[0, 0, 3, 4] = -1.0  # a corner pixel: its outside neighbours repeat it
+    step = neighbour_step(plate)[0, 0]
+    expected = torch.zeros(4, 5)
+    expected[0:3, 0:3] = 2.0
+    expected[2:4, 3:5] = 1.0
+    assert torch.equal(step, expected)
+
+
+def test_the_whole_frame_at_once_as_the_exported_graph_runs_it_gates_like_the_bands_of_rows():
+    size = GATE_BAND_ROWS + 40  # two bands
+    rng = np.random.default_rng(6)
+    plate = rng.random((size, 64, 3), dtype=np.float32)
+    frame = noisy(plate, 7) + np.where(rng.random((size, 64, 1)) < 0.1, 0.05, 0.0).astype(np.float32)
+    alpha = np.where(rng.random((size, 64)) < 0.5, 0.03, 0.5).astype(np.float32)
+    noise = np.full(3, NOISE, np.float32)
+
+    def nchw(x: np.ndarray) -> torch.Tensor:
+        x = x[..., None] if x.ndim == 2 else x
+        return torch.from_numpy(x.transpose(2, 0, 1).copy())[None]
+
+    whole = torch.jit.script(gate_whole_frame)(nchw(alpha), nchw(frame), nchw(plate), torch.from_numpy(noise))
+    banded = gate_small_alpha(alpha.copy(), frame, plate, noise)
+    assert not np.array_equal(banded, alpha)
+    assert np.array_equal(whole[0, 0].numpy(), banded)

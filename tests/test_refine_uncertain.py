@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from bgmatte.priors.resample import resize_area, resize_linear
-from bgmatte.refine import refine_alpha
+from bgmatte.refine import refine_alpha, uncertain
+from bgmatte.refine.guided_filter import guided_filter_coefficients
 from bgmatte.refine.uncertain import uncertain_band
 
 SCALE = 4
@@ -61,7 +63,7 @@ def test_pixels_far_from_the_band_keep_the_upsampled_alpha(shot):
     alpha_low[:10, 25:] = 1.0  # an opaque block: certain, so not refined except at its edge
     refined = refine_alpha(alpha_low, shot["frame"], shot["plate"], shot["fg_low"])
     bilinear = resize_linear(alpha_low, shot["truth"].shape)
-    band = np.pad(uncertain_band(alpha_low), 1)
+    band = np.pad(uncertain_band(torch.from_numpy(alpha_low)[None, None])[0, 0].numpy(), 1)
     near_low = np.max([band[dy:dy + alpha_low.shape[0], dx:dx + alpha_low.shape[1]]
                        for dy in range(3) for dx in range(3)], axis=0)  # one more low-res pixel
     far = resize_linear(near_low, shot["truth"].shape) == 0
@@ -79,6 +81,22 @@ def test_without_an_uncertain_band_the_result_is_the_bilinear_upsampling(shot):
 @pytest.mark.parametrize("tile", [7, 32, 100])
 def test_tiled_result_equals_untiled(shot, tile):
     assert np.array_equal(refine(shot, tile=tile), refine(shot, tile=10_000))
+
+
+def nchw(x: np.ndarray) -> torch.Tensor:
+    """(H, W[, C]) NumPy -> (1, C, H, W) torch."""
+    x = x[..., None] if x.ndim == 2 else x
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
+
+
+def test_the_whole_frame_at_once_as_the_exported_graph_runs_it_gives_the_tiled_alpha(shot):
+    frame, plate, alpha_low, fg_low = shot["frame"], shot["plate"], shot["alpha_low"], shot["fg_low"]
+    guide, level = uncertain.refine_guide(nchw(resize_area(frame, alpha_low.shape)),
+                                          nchw(resize_area(plate, alpha_low.shape)))
+    a, b = guided_filter_coefficients(guide, nchw(alpha_low).double(), uncertain.GUIDE_RADIUS, uncertain.GUIDE_EPS)
+    whole = torch.jit.script(uncertain.refine_whole_frame)(nchw(alpha_low), nchw(frame), nchw(plate), nchw(fg_low),
+                                                           level, a, b)
+    np.testing.assert_allclose(whole[0, 0].numpy(), refine(shot, tile=32), rtol=0, atol=2e-5)
 
 
 def test_where_foreground_matches_the_plate_it_falls_back_to_a_smooth_network_alpha(shot):

@@ -10,8 +10,9 @@ TorchScript-compatible, so one function serves a core stage and the exported gra
 - ``dilate_square``: ``cv2.dilate`` with a (2r + 1)^2 square of ones.
 - ``round_even``: Python's ``round``; ``median_rows``: ``np.median(axis=0)``.
 
-The ellipse is applied as one horizontal max per row of the element, shifted vertically: 2r + 1
-max-pools instead of a (2r + 1)^2 window, with sizes computed at run time. Padding uses
+The ellipse is applied as the running horizontal maxima its rows need (each from the last by two
+shifts), shifted vertically: about 3r elementwise maxima instead of a (2r + 1)^2 window, with sizes
+computed at run time. Padding uses
 ``constant_pad_nd`` rather than ``F.pad``, which recent torch scripts to ``aten::pad``, an op that
 older libtorch releases (as Nuke ships) do not have.
 """
@@ -90,13 +91,21 @@ def dilate_disc(x: Tensor, radius: int) -> Tensor:
     """Twin of ``cv2.dilate(x, ellipse of 2r + 1)``: (B, C, H, W) -> same; the border never wins."""
     if radius <= 0:
         return x.clone()
-    height = x.shape[2]
+    height, width = x.shape[2], x.shape[3]
+    halves = disc_half_widths(radius)
+    widest = radius  # the middle row's
     lowest = -math.inf
-    padded = torch.constant_pad_nd(x, [0, 0, radius, radius], lowest)
+    padded = torch.constant_pad_nd(x, [widest, widest, radius, radius], lowest)
+    # Row maxima over +-h columns for every h the element needs, each from the last with two shifts.
+    current = padded[:, :, :, widest:widest + width]
+    row_maxima = [current]
+    for half in range(1, widest + 1):
+        current = torch.max(current, torch.max(padded[:, :, :, widest - half:widest - half + width],
+                                               padded[:, :, :, widest + half:widest + half + width]))
+        row_maxima.append(current)
     result = torch.full_like(x, lowest)
-    for row, half in enumerate(disc_half_widths(radius)):
-        band = padded[:, :, row:row + height]
-        result = torch.max(result, F.max_pool2d(band, [1, 2 * half + 1], [1, 1], [0, half]))
+    for row, half in enumerate(halves):
+        result = torch.max(result, row_maxima[half][:, :, row:row + height])
     return result
 
 

@@ -12,7 +12,7 @@ import math
 import torch
 from torch import Tensor
 
-from bgmatte.export.resample_twin import resize_area, working_shape
+from bgmatte.priors.resample import downsample_area, working_shape
 from bgmatte.output import foreground
 
 
@@ -64,9 +64,9 @@ def premultiplied_foreground(frame: Tensor, plate: Tensor, alpha: Tensor, noise_
     """
     height, width = alpha.shape[2], alpha.shape[3]
     small_height, small_width = working_shape(height, width, light_working_size)
-    frame_small = resize_area(frame, small_height, small_width)
-    plate_small = resize_area(plate, small_height, small_width)
-    alpha_small = resize_area(alpha, small_height, small_width)
+    frame_small = downsample_area(frame, small_height, small_width)
+    plate_small = downsample_area(plate, small_height, small_width)
+    alpha_small = downsample_area(alpha, small_height, small_width)
     noise_small = estimate_noise_floor(frame_small, plate_small, alpha_small, noise_alpha, samples, min_pixels,
                                        clip_sigmas, clip_iterations)
     light = foreground.additive_light(frame_small, plate_small, alpha_small, noise_small, height, width)

@@ -4,10 +4,11 @@ What Nuke's Inference node runs. It repeats ``bgmatte.pipeline.matte_arrays`` fo
 (``--seg auto --motion none``): the exposure normalisation (``bgmatte.color.exposure``, the same
 torch function), the plate gain match, area downsampling to the working size, the
 network encoding, the automatic soft segmentation, motion = four copies of the frame's grey, the
-generator, the full-resolution refinement and the premultiplied foreground. The exposure scale, the
-gain match, the prior's threshold, the added-light bound, the clip-black strength, the encoding and
-the generator are the core's own torch functions; the other NumPy/OpenCV steps run as their
-TorchScript twins (``*_twin`` modules).
+generator, the full-resolution refinement and the premultiplied foreground. Every step is the
+core's own torch function (resampling, the exposure scale, the gain match, the prior, the
+refinement and the clip-black gate, the added-light bound, the encoding, the generator), the
+refinement and the gate computed on the whole frame at once; the noise floor and the
+premultiplied foreground still run as TorchScript twins (``foreground_twin``).
 
 Scripted, not traced: sizes, radii, thresholds and loop counts are computed from each frame at run
 time, so any frame size works. Frozen at export: the weights, the working size (longest side) of the
@@ -25,8 +26,8 @@ from torch.nn import functional as F
 
 from bgmatte.color import exposure
 from bgmatte.color.encoding import decode_from_network, encode_for_network, luminance
-from bgmatte.export import foreground_twin, refine_twin, segmentation_twin
-from bgmatte.export.resample_twin import resize_area, working_shape
+from bgmatte.export import foreground_twin
+from bgmatte.priors.resample import downsample_area, working_shape
 from bgmatte.model import Generator
 from bgmatte.output import foreground
 from bgmatte.priors import gain_match, motion, segmentation
@@ -88,18 +89,6 @@ class MatteGraph(nn.Module):
         self.gain_background_alpha = gain_match.BACKGROUND_ALPHA
         self.gain_usable_cover = gain_match.USABLE_COVER
         self.gain_rerun_change = gain_match.GAIN_RERUN_CHANGE
-        self.difference_blur_fraction = segmentation.DIFFERENCE_BLUR_FRACTION
-        self.speck_fraction = segmentation.SPECK_AREA_FRACTION
-        self.hole_fraction = segmentation.HOLE_AREA_FRACTION
-        self.erode_fraction = segmentation.ERODE_FRACTION
-        self.dilate_fraction = segmentation.DILATE_FRACTION
-        self.blur_fraction = segmentation.BLUR_SIGMA_FRACTION
-        self.band_low = uncertain.BAND_LOW
-        self.band_high = uncertain.BAND_HIGH
-        self.band_dilation = uncertain.BAND_DILATION
-        self.contrast_scale = uncertain.CONTRAST_SCALE
-        self.projection_eps = uncertain.PROJECTION_EPS
-        self.min_level = uncertain.MIN_LEVEL
         self.noise_alpha = foreground.NOISE_ALPHA
         self.noise_samples = foreground.NOISE_SAMPLES
         self.noise_min_pixels = foreground.NOISE_MIN_PIXELS
@@ -108,7 +97,6 @@ class MatteGraph(nn.Module):
         self.background_alpha = foreground.BACKGROUND_ALPHA
         self.noise_sigmas = foreground.NOISE_SIGMAS
         self.light_working_size = foreground.LIGHT_WORKING_SIZE
-        self.gate_alpha = noise_gate.GATE_ALPHA
 
     def forward(self, x: Tensor) -> Tensor:
         """Matte one frame.
@@ -131,11 +119,9 @@ class MatteGraph(nn.Module):
     def network_pass(self, frame: Tensor, plate: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
         """``pipeline.network_inputs`` + ``run_generator`` for a still: gain-matched (1, 3, H, W) frame
         and plate -> (1, 1, h, w) alpha and (1, 3, h, w) encoded foreground at the working size."""
-        image_enc = encode_for_network(resize_area(frame, height, width))
-        plate_enc = encode_for_network(resize_area(plate, height, width))
-        seg = segmentation_twin.soft_segmentation(
-            image_enc, plate_enc, self.difference_blur_fraction, self.speck_fraction, self.hole_fraction,
-            self.erode_fraction, self.dilate_fraction, self.blur_fraction)
+        image_enc = encode_for_network(downsample_area(frame, height, width))
+        plate_enc = encode_for_network(downsample_area(plate, height, width))
+        seg = segmentation.scripted_soft_segmentation(image_enc, plate_enc)
         motion = luminance(image_enc).repeat(1, self.motion_frames, 1, 1)
         # Only the generator follows the module's dtype (half after Nuke's "Optimize for Speed and Memory").
         net = self.to_working.dtype
@@ -146,13 +132,13 @@ class MatteGraph(nn.Module):
         ((1, 3, H, W) premultiplied ACEScg foreground, (1, 1, H, W) alpha)."""
         # As pipeline.network_inputs: every step sees the frame and plate scaled by k (from the plate).
         level_height, level_width = working_shape(plate.shape[2], plate.shape[3], self.exposure_working_size)
-        plate_level = resize_area(plate, level_height, level_width)
+        plate_level = downsample_area(plate, level_height, level_width)
         k = exposure.scale_for_level(exposure.plate_level(plate_level, torch.ones_like(plate_level[:, 0:1])))
         frame = frame * k
         plate = plate * k
         gain_height, gain_width = working_shape(frame.shape[2], frame.shape[3], self.gain_working_size)
-        frame_small = resize_area(frame, gain_height, gain_width)[0].reshape(3, -1).t()
-        plate_small = resize_area(plate, gain_height, gain_width)[0].reshape(3, -1).t()
+        frame_small = downsample_area(frame, gain_height, gain_width)[0].reshape(3, -1).t()
+        plate_small = downsample_area(plate, gain_height, gain_width)[0].reshape(3, -1).t()
         usable = torch.ones(frame_small.shape[0], dtype=frame.dtype, device=frame.device)
         gain, support = gain_match.estimate_gain(frame_small, plate_small, usable)
         height, width = working_shape(frame.shape[2], frame.shape[3], self.working_size)
@@ -160,7 +146,7 @@ class MatteGraph(nn.Module):
         if support < self.gain_confident_support:
             # As pipeline.second_gain: re-estimate on the background the first pass found.
             background = (alpha_low.float() < self.gain_background_alpha).to(frame.dtype)
-            covered = resize_area(background, gain_height, gain_width).reshape(-1) >= self.gain_usable_cover
+            covered = downsample_area(background, gain_height, gain_width).reshape(-1) >= self.gain_usable_cover
             second, second_support = gain_match.estimate_gain(frame_small, plate_small, covered.to(frame.dtype))
             change = torch.abs(torch.log(second.double() / gain.double())).max()
             if second_support > 0.0 and float(change) > self.gain_rerun_change:
@@ -169,20 +155,19 @@ class MatteGraph(nn.Module):
         plate = plate * gain.view(1, 3, 1, 1)
         alpha_low = alpha_low.float()
         fg_low = decode_from_network(fg_enc.float())
-        guide, level = refine_twin.refine_guide(frame, plate, height, width, self.min_level)
+        guide, level = uncertain.refine_guide(downsample_area(frame, height, width),
+                                              downsample_area(plate, height, width))
         # The traced guided filter holds CPU constants (its trace froze a device): run it on the CPU,
         # at the working size in float64 that costs milliseconds, and bring the result back.
         a, b = self.guided(guide.cpu(), alpha_low.double().cpu())
-        a, b = a.to(frame.device), b.to(frame.device)
-        alpha = refine_twin.refine_alpha(alpha_low, frame, plate, fg_low, level, a, b, self.band_low,
-                                         self.band_high, self.band_dilation, self.contrast_scale,
-                                         self.projection_eps)
+        alpha = uncertain.refine_whole_frame(alpha_low, frame, plate, fg_low, level, a.to(frame.device),
+                                             b.to(frame.device))
         if self.refiner is not None:
             alpha = self.refiner(alpha, frame, plate, alpha_low, fg_low, self.to_working.dtype)
         noise = foreground_twin.estimate_noise_floor(frame, plate, alpha, self.noise_alpha, self.noise_samples,
                                                      self.noise_min_pixels, self.noise_clip_sigmas,
                                                      self.noise_clip_iterations)
-        alpha = refine_twin.gate_small_alpha(alpha, frame, plate, noise, self.gate_alpha)
+        alpha = noise_gate.gate_whole_frame(alpha, frame, plate, noise)
         premult = foreground_twin.premultiplied_foreground(frame, plate, alpha, noise, self.background_alpha,
                                                            self.noise_sigmas, self.light_working_size,
                                                            self.noise_alpha, self.noise_samples,

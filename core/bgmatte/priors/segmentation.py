@@ -4,15 +4,19 @@ The paper runs DeepLabv3+ and then erodes, dilates and blurs its mask so that th
 to treat S as a hint, not as the answer. No such weights can be shipped here, so the automatic
 prior comes from the frame/plate difference, processed the same way. A user roto goes through
 :func:`process_mask` alone; keyer-style garbage and core mattes override the prior and the alpha.
+The maths is torch (TorchScript-compatible), one function per step for the core and the exported
+graph; the NumPy functions are the core's entry points.
 """
 from __future__ import annotations
 
 import logging
 
-import cv2
 import numpy as np
 import torch
 from torch import Tensor
+
+from bgmatte.filters import dilate_disc, erode_disc, gaussian_blur, gaussian_kernel, round_even
+from bgmatte.priors.components import component_labels, fill_holes, opencv_labels, remove_specks
 
 
 logger = logging.getLogger(__name__)
@@ -37,11 +41,10 @@ MIN_THRESHOLD = 0.01
 # The plate's noise is measured separately in this many brightness bins (each this large at least).
 LEVEL_BINS = 8
 MIN_BIN_PIXELS = 64
-SPECK_AREA_FRACTION = 0.0005
-HOLE_AREA_FRACTION = 0.02
 
 
-def process_mask(mask: np.ndarray, scale: float = 1.0) -> np.ndarray:
+def rough_blob(mask: Tensor, scale: float = 1.0, erode_fraction: float = ERODE_FRACTION,
+               dilate_fraction: float = DILATE_FRACTION, blur_fraction: float = BLUR_SIGMA_FRACTION) -> Tensor:
     """Erode, dilate more than eroded, then blur a mask, as the paper does to its DeepLab prior.
 
     Thin parts and specks vanish, the body grows a little and its border turns soft, so the
@@ -49,38 +52,64 @@ def process_mask(mask: np.ndarray, scale: float = 1.0) -> np.ndarray:
     fractions of the longest side, so 256 px and 1024 px give the same shape at their scale.
 
     Args:
-        mask: (h, w) float32 or bool mask of the subject, values in [0, 1].
+        mask: (1, 1, h, w) float mask of the subject, values in [0, 1].
         scale: Multiplier on every kernel size (1 = the paper's amounts; training varies it).
+        erode_fraction, dilate_fraction, blur_fraction: the module's constants (arguments because
+            TorchScript cannot read module globals; callers leave them).
 
     Returns:
-        A new (h, w) float32 soft mask in [0, 1].
+        A new (1, 1, h, w) float32 soft mask in [0, 1].
     """
+    longest = float(max(mask.shape[2], mask.shape[3])) * scale
+    result = mask.float().clamp(0.0, 1.0)
+    erode_radius = round_even(erode_fraction * longest)
+    # The net growth sets the blob's size: round it on its own so sizes agree across resolutions.
+    dilate_radius = erode_radius + round_even((dilate_fraction - erode_fraction) * longest)
+    if erode_radius > 0:
+        result = erode_disc(result, erode_radius)
+    if dilate_radius > 0:
+        result = dilate_disc(result, dilate_radius)
+    sigma = blur_fraction * longest
+    if sigma >= 0.3:
+        result = gaussian_blur(result, sigma)
+    return result.clamp(0.0, 1.0)
+
+
+def process_mask(mask: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """``rough_blob`` of an (h, w) float32 or bool mask in [0, 1]: a new (h, w) float32 soft mask."""
     if mask.ndim != 2:
         raise ValueError(f"expected an (h, w) mask, got shape {mask.shape}")
-    longest = max(mask.shape) * scale
-    result = np.clip(mask.astype(np.float32), 0.0, 1.0)
-    erode_radius = round(ERODE_FRACTION * longest)
-    # The net growth sets the blob's size: round it on its own so sizes agree across resolutions.
-    dilate_radius = erode_radius + round((DILATE_FRACTION - ERODE_FRACTION) * longest)
-    if erode_radius > 0:
-        result = cv2.erode(result, _disc(erode_radius))
-    if dilate_radius > 0:
-        result = cv2.dilate(result, _disc(dilate_radius))
-    sigma = BLUR_SIGMA_FRACTION * longest
-    if sigma >= 0.3:
-        result = cv2.GaussianBlur(result, (0, 0), sigma)
-    return np.clip(result, 0.0, 1.0, out=result)
+    blob = rough_blob(torch.from_numpy(np.ascontiguousarray(mask, np.float32))[None, None], scale)
+    return blob[0, 0].numpy()
 
 
-def soft_segmentation(frame_enc: np.ndarray, plate_enc: np.ndarray) -> np.ndarray:
-    """The automatic prior: where the frame differs from its plate, processed like the paper's S.
+def subject_mask(frame_enc: Tensor, plate_enc: Tensor, blur_fraction: float = DIFFERENCE_BLUR_FRACTION) -> Tensor:
+    """Where the frame differs from its plate by more than the plate's noise and edges explain.
 
     The per-channel difference is blurred against noise and thresholded where it exceeds what the
     plate's own noise (measured per brightness level, since the encoding amplifies the noise of dark
     areas) and a slight misregistration at the plate's edges can explain (:func:`noise_threshold`).
     Nothing is measured on the frame, so the subject may cover any share of it, from none to all.
-    Specks are removed and enclosed holes up to 2% of the image are filled before
-    :func:`process_mask`.
+
+    Args:
+        frame_enc: (1, 3, h, w) float32 frame in the network encoding, at working size.
+        plate_enc: (1, 3, h, w) float32 gain-matched plate in the network encoding, same size.
+        blur_fraction: the module's DIFFERENCE_BLUR_FRACTION.
+
+    Returns:
+        (h, w) bool.
+    """
+    sigma = max(1.0, blur_fraction * max(frame_enc.shape[2], frame_enc.shape[3]))
+    difference = gaussian_blur(frame_enc - plate_enc, sigma)
+    magnitude = torch.sqrt((difference * difference).sum(dim=1))[0]
+    return magnitude > noise_threshold(plate_enc, gaussian_kernel(sigma, plate_enc.device))
+
+
+def soft_segmentation(frame_enc: np.ndarray, plate_enc: np.ndarray) -> np.ndarray:
+    """The automatic prior: where the frame differs from its plate, processed like the paper's S.
+
+    :func:`subject_mask`, then specks removed and enclosed holes up to 2% of the image filled
+    (labelled by OpenCV, see :mod:`bgmatte.priors.components`), then :func:`rough_blob`.
 
     Args:
         frame_enc: (h, w, 3) float32 frame in the network encoding, at working size.
@@ -91,18 +120,24 @@ def soft_segmentation(frame_enc: np.ndarray, plate_enc: np.ndarray) -> np.ndarra
     """
     if frame_enc.shape != plate_enc.shape or frame_enc.ndim != 3:
         raise ValueError(f"frame and plate must both be (h, w, 3), got {frame_enc.shape} and {plate_enc.shape}")
-    height, width = frame_enc.shape[:2]
-    sigma = max(1.0, DIFFERENCE_BLUR_FRACTION * max(height, width))
-    difference = cv2.GaussianBlur(frame_enc - plate_enc, (0, 0), sigma)
-    magnitude = np.sqrt(np.sum(difference * difference, axis=2))
-    plate = torch.from_numpy(np.ascontiguousarray(plate_enc.transpose(2, 0, 1)))[None]
-    threshold = noise_threshold(plate, _blur_kernel(sigma)).numpy()
-    subject = magnitude > threshold
-    subject = _remove_specks(subject, SPECK_AREA_FRACTION * height * width)
-    subject = _fill_holes(subject, HOLE_AREA_FRACTION * height * width)
-    logger.debug("soft segmentation: median threshold %.4f, %.1f%% subject",
-                 float(np.median(threshold)), 100.0 * subject.mean())
-    return process_mask(subject.astype(np.float32))
+
+    def nchw(x: np.ndarray) -> Tensor:
+        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1), np.float32))[None]
+
+    subject = subject_mask(nchw(frame_enc), nchw(plate_enc))
+    subject = remove_specks(subject, opencv_labels(subject, True))
+    subject = fill_holes(subject, opencv_labels(~subject, False))
+    logger.debug("soft segmentation: %.1f%% subject", 100.0 * float(subject.double().mean()))
+    return rough_blob(subject.float()[None, None])[0, 0].numpy()
+
+
+def scripted_soft_segmentation(frame_enc: Tensor, plate_enc: Tensor) -> Tensor:
+    """``soft_segmentation`` of (1, 3, h, w) tensors with the labelling TorchScript runs
+    (``component_labels``), for the exported graph: (1, 1, h, w) float32."""
+    subject = subject_mask(frame_enc, plate_enc)
+    subject = remove_specks(subject, component_labels(subject, True))
+    subject = fill_holes(subject, component_labels(~subject, False))
+    return rough_blob(subject.float()[None, None])
 
 
 def noise_threshold(plate_enc: Tensor, blur_kernel: Tensor, bins: int = LEVEL_BINS,
@@ -170,11 +205,6 @@ def _interpolate(x: Tensor, xp: list[float], fp: list[float]) -> Tensor:
     return values[lower] + t * (values[upper] - values[lower])
 
 
-def _blur_kernel(sigma: float) -> Tensor:
-    """OpenCV's 1-D Gaussian for ``cv2.GaussianBlur(x, (0, 0), sigma)`` on float images."""
-    return torch.from_numpy(cv2.getGaussianKernel(int(round(sigma * 8.0 + 1.0)) | 1, sigma).reshape(-1))
-
-
 def combine_mattes(
     seg: np.ndarray, garbage: np.ndarray | None = None, core: np.ndarray | None = None
 ) -> np.ndarray:
@@ -216,30 +246,3 @@ def apply_overrides(
     if garbage is not None:
         alpha *= 1.0 - np.clip(garbage, 0.0, 1.0)
     return alpha
-
-
-def _disc(radius: int) -> np.ndarray:
-    """A (2r+1)-pixel elliptical structuring element."""
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-
-
-def _remove_specks(subject: np.ndarray, min_area: float) -> np.ndarray:
-    """Drop connected subject regions smaller than ``min_area`` pixels."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(subject.astype(np.uint8), connectivity=8)
-    keep = stats[:, cv2.CC_STAT_AREA] >= min_area
-    keep[0] = False
-    return keep[labels] if count > 1 else subject
-
-
-def _fill_holes(subject: np.ndarray, max_area: float) -> np.ndarray:
-    """Mark as subject the background regions that the subject encloses, up to ``max_area`` pixels.
-
-    Larger enclosed regions are kept as background: they are usually the plate seen through
-    (between an arm and the body), not a part of the subject that matches the plate.
-    """
-    count, labels, stats, _ = cv2.connectedComponentsWithStats((~subject).astype(np.uint8), connectivity=4)
-    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    fill = stats[:, cv2.CC_STAT_AREA] <= max_area
-    fill[0] = False
-    fill[border] = False
-    return subject | fill[labels] if count > 1 else subject

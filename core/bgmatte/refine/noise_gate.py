@@ -9,7 +9,6 @@ does, but driven by the shot's own noise instead of a slider.
 """
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
 from torch import Tensor
@@ -47,6 +46,29 @@ def gate_strength(residual: Tensor, gradient: Tensor, noise: Tensor, channel_dim
     return torch.clamp(evidence - 1.0, 0.0, 1.0)
 
 
+def small_alpha(alpha: Tensor, gate_alpha: float = GATE_ALPHA) -> Tensor:
+    """Where an alpha is gated: strictly between 0 and ``gate_alpha`` (the module's GATE_ALPHA)."""
+    return (alpha > 0.0) & (alpha < gate_alpha)
+
+
+def neighbour_step(plate: Tensor) -> Tensor:
+    """The largest step from each pixel to one of its 8 neighbours, per channel: (B, C, H, W) -> same.
+
+    Pixels beyond the border repeat the edge (they add no step). One torch function for the core
+    (on bands of rows with a row of context) and the exported graph (the whole frame).
+    """
+    height, width = plate.shape[2], plate.shape[3]
+    padded = torch.cat([plate[:, :, :, :1], plate, plate[:, :, :, -1:]], dim=3)
+    padded = torch.cat([padded[:, :, :1], padded, padded[:, :, -1:]], dim=2)
+    step = torch.zeros_like(plate)
+    for dy in range(-1, 2):
+        for dx in range(-1, 2):
+            if dy != 0 or dx != 0:
+                neighbour = padded[:, :, 1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
+                step = torch.max(step, torch.abs(neighbour - plate))
+    return step
+
+
 def gate_small_alpha(alpha: np.ndarray, frame: np.ndarray, plate: np.ndarray, noise: np.ndarray,
                      valid: np.ndarray | None = None) -> np.ndarray:
     """Scale every alpha in (0, GATE_ALPHA) by its ``gate_strength``, in place (full resolution).
@@ -63,25 +85,29 @@ def gate_small_alpha(alpha: np.ndarray, frame: np.ndarray, plate: np.ndarray, no
         ``alpha`` itself.
     """
     height = alpha.shape[0]
-    square = np.ones((3, 3), np.uint8)
     noise_t = torch.from_numpy(np.asarray(noise, np.float32))
     for top in range(0, height, GATE_BAND_ROWS):
         rows = slice(top, min(top + GATE_BAND_ROWS, height))
         band_alpha = alpha[rows]
-        candidates = (band_alpha > 0.0) & (band_alpha < GATE_ALPHA)
+        candidates = small_alpha(torch.from_numpy(band_alpha)).numpy()
         if valid is not None:
             candidates &= np.asarray(valid[rows]) >= 1
         ys, xs = np.nonzero(candidates)
         if len(ys) == 0:
             continue
-        # The largest step to one of the 8 neighbours: the larger of (3x3 max - pixel) and
-        # (pixel - 3x3 min), on the band with a row of context above and below.
+        # The band with a row of context above and below (the image's edge rows repeat beyond it).
         context = slice(max(rows.start - 1, 0), min(rows.stop + 1, height))
-        band = np.ascontiguousarray(plate[context], dtype=np.float32)
-        step = np.maximum(cv2.dilate(band, square, borderType=cv2.BORDER_REPLICATE) - band,
-                          band - cv2.erode(band, square, borderType=cv2.BORDER_REPLICATE))
-        gradient = step[ys + rows.start - context.start, xs]
+        band = torch.from_numpy(np.ascontiguousarray(plate[context].transpose(2, 0, 1), np.float32))[None]
+        step = neighbour_step(band)[0]
+        gradient = step[:, torch.from_numpy(ys + (rows.start - context.start)), torch.from_numpy(xs)].T
         residual = frame[rows][ys, xs] - plate[rows][ys, xs]
-        strength = gate_strength(torch.from_numpy(residual), torch.from_numpy(gradient), noise_t, 1)
+        strength = gate_strength(torch.from_numpy(residual), gradient, noise_t, 1)
         band_alpha[ys, xs] *= strength.numpy()
     return alpha
+
+
+def gate_whole_frame(alpha: Tensor, frame: Tensor, plate: Tensor, noise: Tensor) -> Tensor:
+    """``gate_small_alpha`` of (1, 1, H, W) alpha and (1, 3, H, W) frame and plate on the whole frame
+    at once, as the exported graph does: a new alpha."""
+    strength = gate_strength(frame - plate, neighbour_step(plate), noise, 1)
+    return torch.where(small_alpha(alpha), alpha * strength.unsqueeze(1), alpha)

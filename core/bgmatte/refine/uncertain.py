@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import logging
 
-import cv2
 import numpy as np
 import torch
 from torch import Tensor
 
+from bgmatte.filters import dilate_square, upsample_bilinear
 from bgmatte.priors.resample import resize_area, resize_linear
 from bgmatte.refine.guided_filter import guided_filter_coefficients
 from bgmatte.refine.sampling import bilinear_taps, sample_bilinear_points, upsample_bilinear_region
@@ -44,9 +44,11 @@ LEVEL_CLIP = 64.0
 CHUNK_PIXELS = 1 << 16  # band pixels evaluated at once (bounds the temporaries to a few MB)
 
 
-def _dot3(x: Tensor, y: Tensor) -> Tensor:
-    """Per-pixel dot product over the last axis of (..., 3) tensors, in a fixed order (tiles agree)."""
-    return x[..., 0] * y[..., 0] + x[..., 1] * y[..., 1] + x[..., 2] * y[..., 2]
+def _dot3(x: Tensor, y: Tensor, channel_dim: int) -> Tensor:
+    """Per-pixel dot product over the 3 channels along ``channel_dim``, reduced, in a fixed order
+    (tiles, points and the whole frame agree)."""
+    return (x.select(channel_dim, 0) * y.select(channel_dim, 0) + x.select(channel_dim, 1) * y.select(channel_dim, 1)
+            + x.select(channel_dim, 2) * y.select(channel_dim, 2))
 
 
 def frame_level(frame_low: Tensor, min_level: float = MIN_LEVEL, clip: float = LEVEL_CLIP) -> float:
@@ -65,11 +67,31 @@ def frame_level(frame_low: Tensor, min_level: float = MIN_LEVEL, clip: float = L
     return max(float(values.mean()), min_level)
 
 
-def uncertain_band(alpha_low: np.ndarray) -> np.ndarray:
-    """(h, w) float32 mask: 1 where BAND_LOW < alpha < BAND_HIGH, dilated by BAND_DILATION pixels."""
-    band = ((alpha_low > BAND_LOW) & (alpha_low < BAND_HIGH)).astype(np.uint8)
-    size = 2 * BAND_DILATION + 1
-    return cv2.dilate(band, np.ones((size, size), np.uint8)).astype(np.float32)
+def uncertain_band(alpha_low: Tensor, low: float = BAND_LOW, high: float = BAND_HIGH,
+                   dilation: int = BAND_DILATION) -> Tensor:
+    """(1, 1, h, w) -> (1, 1, h, w) float32 mask: 1 where low < alpha < high, dilated by ``dilation`` pixels.
+
+    One torch function for the core and the exported graph (constants are arguments: TorchScript
+    cannot read module globals; callers leave them).
+    """
+    return dilate_square(((alpha_low > low) & (alpha_low < high)).float(), dilation)
+
+
+def refine_guide(frame_low: Tensor, plate_low: Tensor, min_level: float = MIN_LEVEL) -> tuple[Tensor, float]:
+    """The guided filter's guide: the plate difference at the working size over the frame's mean level.
+
+    float64: with the level robust to highlights, the guide's moments of a frame-only highlight (an
+    unclamped render) overflow float32.
+
+    Args:
+        frame_low, plate_low: (1, 3, h, w) working linear frame and gain-matched plate at the working size.
+        min_level: the module's MIN_LEVEL.
+
+    Returns:
+        ((1, 3, h, w) float64 guide, the level as a float).
+    """
+    level = frame_level(frame_low, min_level)
+    return (frame_low - plate_low).double() / level, level
 
 
 def _check_inputs(alpha_low: np.ndarray, frame: np.ndarray, plate: np.ndarray, fg_low: np.ndarray, tile: int) -> None:
@@ -116,26 +138,65 @@ def _band_pixels(band: Tensor, size: tuple[int, int], tile: int) -> tuple[Tensor
     return torch.cat(rows), torch.cat(cols), torch.cat(weights)
 
 
-def _estimate(sampled: Tensor, image: Tensor, background: Tensor, level: float) -> Tensor:
-    """Full-resolution alpha estimate at N band pixels: plate projection, else the guided filter.
+def refined_alpha(upsampled: Tensor, weight: Tensor, image: Tensor, background: Tensor, fg: Tensor,
+                  coeff_a: Tensor, coeff_b: Tensor, level: float, channel_dim: int,
+                  contrast_scale: float = CONTRAST_SCALE, projection_eps: float = PROJECTION_EPS) -> Tensor:
+    """Full-resolution alpha at band pixels: the plate projection where F and B differ, else the guided filter,
+    blended into the upsampled network alpha by the band weight.
+
+    Any layout: the channels of the (3-channel) inputs lie along ``channel_dim``; the other inputs
+    have that axis removed (the core passes (3, N) pixel lists, the exported graph whole frames).
 
     Args:
-        sampled: (7, N) upsampled F (3), guided-filter a (3) and b (1) at the pixels.
-        image: (N, 3) working linear frame at the pixels.
-        background: (N, 3) working linear plate at the pixels.
+        upsampled: bilinear upsampling of the network alpha.
+        weight: the upsampled band weight in [0, 1]; where it is 0 the result is ``upsampled``.
+        image, background: working linear frame I and gain-matched plate B.
+        fg: the network's foreground F, upsampled.
+        coeff_a, coeff_b: the guided filter's coefficients (3 channels and 1), upsampled.
         level: the frame's mean level, the unit of the guide and of the contrast scale.
+        channel_dim: the channel axis of the 3-channel inputs.
+        contrast_scale, projection_eps: the module's constants.
 
     Returns:
-        (N,) alpha estimate in [0, 1].
+        alpha in [0, 1], shaped like ``upsampled``.
     """
-    fg, coeff_a, coeff_b = sampled[0:3].T, sampled[3:6].T, sampled[6]
     difference = image - background
-    guided = (_dot3(coeff_a, difference) / level + coeff_b).clamp(0.0, 1.0)
+    guided = (_dot3(coeff_a, difference, channel_dim) / level + coeff_b).clamp(0.0, 1.0)
     spread = fg - background
-    spread2 = _dot3(spread, spread)
-    projected = (_dot3(difference, spread) / (spread2 + (PROJECTION_EPS * level) ** 2)).clamp(0.0, 1.0)
-    confidence = spread2 / (spread2 + (CONTRAST_SCALE * level) ** 2)
-    return confidence * projected + (1.0 - confidence) * guided
+    spread2 = _dot3(spread, spread, channel_dim)
+    projected = (_dot3(difference, spread, channel_dim) / (spread2 + (projection_eps * level) ** 2)).clamp(0.0, 1.0)
+    confidence = spread2 / (spread2 + (contrast_scale * level) ** 2)
+    estimate = confidence * projected + (1.0 - confidence) * guided
+    return torch.where(weight > 0, upsampled + weight * (estimate - upsampled), upsampled)
+
+
+def refine_whole_frame(alpha_low: Tensor, frame: Tensor, plate: Tensor, fg_low: Tensor, level: float, a: Tensor,
+                       b: Tensor) -> Tensor:
+    """``refine_alpha`` computed on the whole frame at once, as the exported graph does (the
+    Inference node hands it the whole frame; the core's tiles are exact crops of this result).
+
+    Args:
+        alpha_low: (1, 1, h, w) network alpha in [0, 1].
+        frame, plate: (1, 3, H, W) float32 working linear frame and gain-matched plate.
+        fg_low: (1, 3, h, w) working linear straight network foreground.
+        level: the level from ``refine_guide``.
+        a, b: the guided filter's coefficients (1, 1, 3, h, w) and (1, 1, h, w), from
+            ``guided_filter_coefficients(guide, alpha_low, GUIDE_RADIUS, GUIDE_EPS)`` in float64.
+
+    Returns:
+        (1, 1, H, W) float32 alpha in [0, 1].
+    """
+    size = [frame.shape[2], frame.shape[3]]
+    low = torch.cat([uncertain_band(alpha_low), fg_low, a[:, 0].float(), b.float()], dim=1)
+    sampled = upsample_bilinear(low, size)
+    refined = refined_alpha(upsample_bilinear(alpha_low, size)[:, 0], sampled[:, 0], frame, plate, sampled[:, 1:4],
+                            sampled[:, 4:7], sampled[:, 7], level, 1)
+    return refined.unsqueeze(1)
+
+
+def _nchw(x: np.ndarray) -> Tensor:
+    """(h, w, 3) array -> (1, 3, h, w) float32 tensor."""
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1), np.float32))[None]
 
 
 def refine_alpha(alpha_low: np.ndarray, frame: np.ndarray, plate: np.ndarray, fg_low: np.ndarray,
@@ -164,30 +225,24 @@ def refine_alpha(alpha_low: np.ndarray, frame: np.ndarray, plate: np.ndarray, fg
     alpha_low = np.asarray(alpha_low, np.float32)
     height, width = frame.shape[:2]
     alpha = resize_linear(alpha_low, (height, width))
-    band = uncertain_band(alpha_low)
-    if not band.any():
+    band = uncertain_band(torch.from_numpy(alpha_low)[None, None])
+    if not bool(band.any()):
         return alpha
-    frame_low = resize_area(frame, alpha_low.shape)
-    level = frame_level(torch.from_numpy(frame_low))
-    difference_low = frame_low - resize_area(plate, alpha_low.shape)
-    # float64 as in the exported graph: with the level robust to highlights, the guide's moments of a
-    # frame-only highlight (an unclamped render) overflow float32.
-    guide_low = torch.from_numpy(difference_low).permute(2, 0, 1)[None].double() / level
+    low_size = alpha_low.shape
+    guide_low, level = refine_guide(_nchw(resize_area(frame, low_size)), _nchw(resize_area(plate, low_size)))
     a, b = guided_filter_coefficients(guide_low, torch.from_numpy(alpha_low)[None, None].double(), GUIDE_RADIUS,
                                       GUIDE_EPS)
-    a, b = a.float(), b.float()
-    fg = torch.from_numpy(np.ascontiguousarray(fg_low, np.float32)).permute(2, 0, 1)[None]
-    band_t = torch.from_numpy(band)[None, None]
-    low = torch.cat([fg, a[:, 0], b], dim=1)  # (1, 7, h, w), sampled at band pixels
+    low = torch.cat([_nchw(fg_low), a[:, 0].float(), b.float()], dim=1)  # (1, 7, h, w), sampled at band pixels
     size = (height, width)
-    rows, cols, weight = _band_pixels(band_t, size, tile)
+    rows, cols, weight = _band_pixels(band, size, tile)
     for start in range(0, len(rows), CHUNK_PIXELS):
         ys, xs = rows[start:start + CHUNK_PIXELS], cols[start:start + CHUNK_PIXELS]
         y_np, x_np = ys.numpy(), xs.numpy()
-        estimate = _estimate(sample_bilinear_points(low, size, ys, xs)[0],
-                             torch.from_numpy(np.asarray(frame[y_np, x_np], np.float32)),
-                             torch.from_numpy(np.asarray(plate[y_np, x_np], np.float32)), level)
-        upsampled = torch.from_numpy(alpha[y_np, x_np])
-        alpha[y_np, x_np] = (upsampled + weight[start:start + CHUNK_PIXELS] * (estimate - upsampled)).numpy()
+        sampled = sample_bilinear_points(low, size, ys, xs)[0]
+        refined = refined_alpha(torch.from_numpy(alpha[y_np, x_np]), weight[start:start + CHUNK_PIXELS],
+                                torch.from_numpy(np.asarray(frame[y_np, x_np], np.float32)).T,
+                                torch.from_numpy(np.asarray(plate[y_np, x_np], np.float32)).T,
+                                sampled[0:3], sampled[3:6], sampled[6], level, 0)
+        alpha[y_np, x_np] = refined.numpy()
     log.debug("refined %d of %d pixels", len(rows), height * width)
     return alpha

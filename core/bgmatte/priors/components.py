@@ -1,20 +1,29 @@
-"""TorchScript twin of the connected-component clean-up in bgmatte.priors.segmentation.
+"""Connected regions of the prior's subject mask: specks dropped, enclosed holes filled.
 
-``remove_specks`` twins ``_remove_specks`` (8-connected subject regions smaller than an area are
-dropped) and ``fill_holes`` twins ``_fill_holes`` (4-connected background regions that touch no
-border and are no larger than an area become subject). OpenCV's ``connectedComponentsWithStats``
-is replaced by label propagation: every pixel starts with its own index and takes the largest
-label along its row and column runs (and its diagonal neighbours), then the label of the pixel its
-label names, until nothing changes, so each region ends with one label. The loop runs until convergence at run time, so nothing here is
-frozen at export.
+``remove_specks`` drops 8-connected subject regions smaller than a share of the image and
+``fill_holes`` makes subject of the 4-connected background regions that touch no border and are
+no larger than a share of it; both are torch functions of the mask and a labelling of its regions,
+for the core and the exported graph. Labelling is the one step with two implementations of one
+function: the regions of a binary mask are defined by the mask alone, and any labelling that gives
+each region its own positive label (0 outside the mask) makes the two functions give the same
+pixels. The core labels with OpenCV (``opencv_labels``, milliseconds at the working size); the graph
+cannot call OpenCV and labels by propagation (``component_labels``: every pixel starts with its own
+index and takes the largest label along its row and column runs, and its diagonal neighbours, then
+the label of the pixel its label names, until nothing changes), which needs tens of rounds on thin
+strands and costs seconds on the CPU at 768 px: too slow for the core.
 """
 from __future__ import annotations
 
 import math
 
+import cv2
+import numpy as np
 import torch
 from torch import Tensor
 from torch.nn import functional as F
+
+SPECK_AREA_FRACTION = 0.0005  # subject regions smaller than this share of the image are dropped
+HOLE_AREA_FRACTION = 0.02  # enclosed background regions up to this share of the image are filled
 
 
 def _run_max(labels: Tensor, inside: Tensor) -> Tensor:
@@ -68,41 +77,51 @@ def component_labels(mask: Tensor, diagonal: bool) -> Tensor:
     return labels.long()
 
 
+def opencv_labels(mask: Tensor, diagonal: bool) -> Tensor:
+    """``component_labels`` by ``cv2.connectedComponents``: (h, w) bool -> (h, w) int64, 0 outside the mask."""
+    _, labels = cv2.connectedComponents(mask.numpy().astype(np.uint8), connectivity=8 if diagonal else 4)
+    return torch.from_numpy(labels.astype(np.int64))
+
+
 def _region_areas(labels: Tensor) -> Tensor:
     """Pixels per label: (h * w + 1,) int64 indexed by label."""
     return torch.bincount(labels.reshape(-1), minlength=labels.numel() + 1)
 
 
-def remove_specks(subject: Tensor, min_area: float) -> Tensor:
-    """Twin of ``segmentation._remove_specks``: drop 8-connected subject regions under ``min_area``.
+def remove_specks(subject: Tensor, labels: Tensor, fraction: float = SPECK_AREA_FRACTION) -> Tensor:
+    """Drop the 8-connected subject regions smaller than ``fraction`` of the image.
 
     Args:
         subject: (h, w) bool.
-        min_area: smallest area kept, in pixels.
+        labels: (h, w) int64 labels of its 8-connected regions (``component_labels(subject, True)``).
+        fraction: the module's SPECK_AREA_FRACTION (an argument: TorchScript cannot read module globals).
 
     Returns:
         (h, w) bool.
     """
-    labels = component_labels(subject, True)
     areas = _region_areas(labels)
-    return subject & (areas[labels].double() >= min_area)
+    return subject & (areas[labels].double() >= fraction * subject.numel())
 
 
-def fill_holes(subject: Tensor, max_area: float) -> Tensor:
-    """Twin of ``segmentation._fill_holes``: fill enclosed 4-connected background up to ``max_area``.
+def fill_holes(subject: Tensor, labels: Tensor, fraction: float = HOLE_AREA_FRACTION) -> Tensor:
+    """Make subject of the enclosed background regions up to ``fraction`` of the image.
+
+    Larger enclosed regions stay background: they are usually the plate seen through (between an
+    arm and the body), not a part of the subject that matches the plate.
 
     Args:
         subject: (h, w) bool.
-        max_area: largest enclosed background region filled, in pixels.
+        labels: (h, w) int64 labels of the 4-connected regions of ``~subject``
+            (``component_labels(~subject, False)``).
+        fraction: the module's HOLE_AREA_FRACTION.
 
     Returns:
         (h, w) bool.
     """
-    labels = component_labels(~subject, False)
     areas = _region_areas(labels)
     border = torch.cat([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
     on_border = torch.zeros_like(areas, dtype=torch.bool)
     on_border[border] = True
-    fill = (areas.double() <= max_area) & ~on_border
+    fill = (areas.double() <= fraction * subject.numel()) & ~on_border
     fill[0] = False
     return subject | fill[labels]
