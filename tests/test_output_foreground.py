@@ -2,17 +2,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from bgmatte.output import estimate_noise_floor, foreground, premultiplied_foreground, shadow_layer, straight_foreground
+from bgmatte.priors import gain_match
+from conftest import read_exr
 
 SIZE = 128
 NOISE = 0.003
 FLARE = np.float32([0.3, 0.2, 0.05])
 SHADOW_DARKENING = 0.5
+SHOT = Path(__file__).resolve().parents[1] / "samples" / "shot"
 
 
 @dataclass
@@ -124,6 +129,22 @@ def test_noise_floor_is_the_sigma_of_frame_minus_plate_on_the_background():
     assert np.all(estimate_noise_floor(shot.frame, shot.plate, np.ones_like(shot.alpha)) == 0)
 
 
+def test_pixels_where_the_plate_is_not_valid_do_not_count_in_the_noise_floor():
+    shot = make_shot()
+    valid = np.zeros((SIZE, SIZE), bool)
+    valid[:, 100:] = True
+    extra = np.random.default_rng(4).normal(0, 10 * NOISE, shot.frame.shape)
+    loud = (shot.frame + np.where(valid[..., None], 0.0, extra)).astype(np.float32)  # 10x the noise where invalid
+    cropped = (slice(None), slice(100, None))
+
+    sigma = estimate_noise_floor(loud, shot.plate, shot.alpha, valid)
+
+    np.testing.assert_array_equal(sigma, estimate_noise_floor(shot.frame, shot.plate, shot.alpha, valid))
+    assert np.all(estimate_noise_floor(loud, shot.plate, shot.alpha) > 2 * sigma)
+    np.testing.assert_array_equal(sigma, estimate_noise_floor(shot.frame[cropped], shot.plate[cropped],
+                                                              shot.alpha[cropped]))
+
+
 def test_where_the_plate_is_not_valid_the_network_foreground_is_used():
     shot = make_shot()
     valid = np.ones((SIZE, SIZE), np.float32)
@@ -197,3 +218,33 @@ def test_a_misregistered_plate_leaves_no_ghost_of_its_edges_in_rgb_but_keeps_a_f
     kept, true = premult[flare_core].mean(axis=0), flare[flare_core].mean(axis=0)
     assert kept.sum() == pytest.approx(true.sum(), rel=0.1)  # over a busy misregistered plate some
     np.testing.assert_allclose(kept, true, rtol=0.25)  # flare goes where the residue is negative
+
+
+def nchw(x: np.ndarray) -> torch.Tensor:
+    """(H, W[, C]) NumPy -> (1, C, H, W) contiguous torch."""
+    x = x[..., None] if x.ndim == 2 else x
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_the_whole_frame_at_once_as_the_exported_graph_runs_it_gives_the_core_noise_floor_and_colour():
+    frame = read_exr(SHOT / "frame.1001.exr")[0][..., :3]
+    plate, _, _ = gain_match.match_gain(frame, read_exr(SHOT / "clean.exr")[0][..., :3])
+    alpha = read_exr(SHOT / "alpha.1001.exr")[0][..., 0]
+    assert frame.shape[0] > 2 * foreground.BAND_ROWS  # the core works in several bands of rows
+
+    noise = torch.jit.script(foreground.background_noise)(nchw(frame), nchw(plate), nchw(alpha))
+    premult = torch.jit.script(foreground.premultiplied_whole_frame)(nchw(frame), nchw(plate), nchw(alpha), noise)
+
+    expected = estimate_noise_floor(frame, plate, alpha)
+    assert expected.min() > 0
+    np.testing.assert_array_equal(noise.numpy(), expected)
+    np.testing.assert_array_equal(premult[0].permute(1, 2, 0).numpy(),
+                                  premultiplied_foreground(frame, plate, alpha, noise_floor=expected))
+
+
+def test_every_torch_function_of_the_output_step_compiles_with_torchscript():
+    for function in (foreground.background_weight, foreground.above_noise, foreground.noise_sigma,
+                     foreground.background_noise, foreground.additive_light, foreground.light_bound,
+                     foreground.premultiplied, foreground.premultiplied_whole_frame):
+        torch.jit.script(function)

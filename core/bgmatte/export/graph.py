@@ -6,9 +6,9 @@ torch function), the plate gain match, area downsampling to the working size, th
 network encoding, the automatic soft segmentation, motion = four copies of the frame's grey, the
 generator, the full-resolution refinement and the premultiplied foreground. Every step is the
 core's own torch function (resampling, the exposure scale, the gain match, the prior, the
-refinement and the clip-black gate, the added-light bound, the encoding, the generator), the
-refinement and the gate computed on the whole frame at once; the noise floor and the
-premultiplied foreground still run as TorchScript twins (``foreground_twin``).
+refinement and the clip-black gate, the noise floor, the premultiplied foreground with its
+added-light bound, the encoding, the generator), the refinement, the gate and the foreground
+computed on the whole frame at once.
 
 Scripted, not traced: sizes, radii, thresholds and loop counts are computed from each frame at run
 time, so any frame size works. Frozen at export: the weights, the working size (longest side) of the
@@ -26,7 +26,6 @@ from torch.nn import functional as F
 
 from bgmatte.color import exposure
 from bgmatte.color.encoding import decode_from_network, encode_for_network, luminance
-from bgmatte.export import foreground_twin
 from bgmatte.priors.resample import downsample_area, working_shape
 from bgmatte.model import Generator
 from bgmatte.output import foreground
@@ -89,14 +88,6 @@ class MatteGraph(nn.Module):
         self.gain_background_alpha = gain_match.BACKGROUND_ALPHA
         self.gain_usable_cover = gain_match.USABLE_COVER
         self.gain_rerun_change = gain_match.GAIN_RERUN_CHANGE
-        self.noise_alpha = foreground.NOISE_ALPHA
-        self.noise_samples = foreground.NOISE_SAMPLES
-        self.noise_min_pixels = foreground.NOISE_MIN_PIXELS
-        self.noise_clip_sigmas = foreground.NOISE_CLIP_SIGMAS
-        self.noise_clip_iterations = foreground.NOISE_CLIP_ITERATIONS
-        self.background_alpha = foreground.BACKGROUND_ALPHA
-        self.noise_sigmas = foreground.NOISE_SIGMAS
-        self.light_working_size = foreground.LIGHT_WORKING_SIZE
 
     def forward(self, x: Tensor) -> Tensor:
         """Matte one frame.
@@ -164,13 +155,7 @@ class MatteGraph(nn.Module):
                                              b.to(frame.device))
         if self.refiner is not None:
             alpha = self.refiner(alpha, frame, plate, alpha_low, fg_low, self.to_working.dtype)
-        noise = foreground_twin.estimate_noise_floor(frame, plate, alpha, self.noise_alpha, self.noise_samples,
-                                                     self.noise_min_pixels, self.noise_clip_sigmas,
-                                                     self.noise_clip_iterations)
+        noise = foreground.background_noise(frame, plate, alpha)
         alpha = noise_gate.gate_whole_frame(alpha, frame, plate, noise)
-        premult = foreground_twin.premultiplied_foreground(frame, plate, alpha, noise, self.background_alpha,
-                                                           self.noise_sigmas, self.light_working_size,
-                                                           self.noise_alpha, self.noise_samples,
-                                                           self.noise_min_pixels, self.noise_clip_sigmas,
-                                                           self.noise_clip_iterations)
+        premult = foreground.premultiplied_whole_frame(frame, plate, alpha, noise)
         return premult * (1.0 / k), alpha

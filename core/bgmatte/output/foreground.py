@@ -8,25 +8,29 @@ I - B is what the plate does not explain: noise (dropped), added light such as f
 of a slightly misregistered plate do not come out as faint lines) and darkening such as cast
 shadows (moved to the shadow layer, see :mod:`bgmatte.output.layers`). Premultiplied RGB is never
 negative: no coverage can hold less than no light.
+
+One TorchScript-compatible torch implementation serves the core and the exported graph
+(``background_noise``, ``light_bound``, ``premultiplied``; the module's constants are their default
+arguments, because TorchScript cannot read module globals). ``estimate_noise_floor`` and
+``premultiplied_foreground`` are their NumPy entry points for (H, W[, C]) arrays.
 """
 from __future__ import annotations
 
-import logging
+import math
+from typing import Optional
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from bgmatte.filters import gaussian_blur, median_rows, upsample_bilinear
-from bgmatte.priors.resample import resize_area, working_shape
-
-logger = logging.getLogger(__name__)
+from bgmatte.priors.resample import downsample_area, working_shape
 
 # Below this alpha a pixel counts, smoothly, as background (weight 1 at alpha 0, 0 from here up).
 BACKGROUND_ALPHA = 0.05
 # A residual is signal from this many noise sigmas, fully from twice as many.
 NOISE_SIGMAS = 3.0
-# estimate_noise_floor: alpha below this is background; about this many pixels are sampled.
+# background_noise: alpha below this is background; about this many pixels are sampled.
 NOISE_ALPHA = 0.01
 NOISE_SAMPLES = 100_000
 NOISE_MIN_PIXELS = 100
@@ -45,62 +49,23 @@ LIGHT_COHERENCE = 0.6
 BAND_ROWS = 64
 
 
-def background_weight(alpha: np.ndarray) -> np.ndarray:
-    """How much a pixel is background: 1 at alpha 0, falling linearly to 0 at BACKGROUND_ALPHA."""
-    return np.clip(1.0 - alpha * (1.0 / BACKGROUND_ALPHA), 0.0, 1.0)
+def background_weight(alpha: Tensor, background_alpha: float = BACKGROUND_ALPHA) -> Tensor:
+    """How much a pixel is background: 1 at alpha 0, falling linearly to 0 at ``background_alpha``."""
+    return torch.clamp(1.0 - alpha * (1.0 / background_alpha), 0.0, 1.0)
 
 
-def above_noise(excess: np.ndarray, sigma: np.ndarray | float) -> np.ndarray:
-    """Weight in [0, 1] of an excess over noise: 0 up to k*sigma, ramping to 1 at 2k*sigma.
+def above_noise(excess: Tensor, sigma: Tensor, sigmas: float = NOISE_SIGMAS) -> Tensor:
+    """Weight in [0, 1] of an excess over noise: 0 up to ``sigmas`` sigma, ramping to 1 at twice that.
 
-    Args:
-        excess: Signed residual (any shape) whose positive part may be signal.
-        sigma: Noise sigma, broadcastable against ``excess`` (0 for noise-free data).
-
-    Returns:
-        float32 weights with the shape of ``excess``.
+    ``sigma`` (0 for noise-free data) broadcasts against the signed residual ``excess``.
     """
-    threshold = NOISE_SIGMAS * np.asarray(sigma, dtype=np.float32)
-    ramp = (excess - threshold) / np.maximum(threshold, 1e-8)
-    return np.clip(ramp, 0.0, 1.0).astype(np.float32, copy=False)
-
-
-def estimate_noise_floor(
-    frame: np.ndarray, plate: np.ndarray, alpha: np.ndarray, valid: np.ndarray | None = None
-) -> np.ndarray:
-    """Per-channel noise sigma of I - B on the background, as 1.4826 * MAD.
-
-    Pixels beyond 3.5 sigma in any channel (flares, shadows) are clipped away and the MAD is
-    taken again, so large shadows do not inflate the floor. Computed on a regular subsample of
-    about 100k pixels, so it costs the same at any size.
-
-    Args:
-        frame: (H, W, 3) float32 working linear frame.
-        plate: (H, W, 3) float32 working linear plate, gain-matched and registered.
-        alpha: (H, W) float32 alpha in [0, 1].
-        valid: Optional (H, W) bool or [0, 1] map of usable plate pixels.
-
-    Returns:
-        (3,) float32 sigma per channel, working linear; zeros when there is no background.
-    """
-    step = max(1, int(np.ceil(np.sqrt(alpha.size / NOISE_SAMPLES))))
-    background = alpha[::step, ::step] < NOISE_ALPHA
-    if valid is not None:
-        background &= valid[::step, ::step] >= 1
-    if background.sum() < NOISE_MIN_PIXELS:
-        logger.debug("noise floor: only %d background samples, taken as 0", int(background.sum()))
-        return np.zeros(3, dtype=np.float32)
-    residual = frame[::step, ::step][background] - plate[::step, ::step][background]
-    return noise_sigma(torch.from_numpy(np.ascontiguousarray(residual, np.float32))).numpy()
+    threshold = sigmas * sigma
+    return torch.clamp((excess - threshold) / torch.clamp(threshold, min=1e-8), 0.0, 1.0)
 
 
 def noise_sigma(residual: Tensor, min_pixels: int = NOISE_MIN_PIXELS, clip_sigmas: float = NOISE_CLIP_SIGMAS,
                 iterations: int = NOISE_CLIP_ITERATIONS) -> Tensor:
-    """(N, 3) background residuals I - B -> (3,) noise sigma, 1.4826 * MAD, outliers clipped.
-
-    One TorchScript-compatible function for the core and the exported graph (the constants are
-    arguments because TorchScript cannot read module globals; callers leave them).
-    """
+    """(N, 3) background residuals I - B -> (3,) noise sigma, 1.4826 * MAD, outliers clipped."""
     inliers = torch.ones(residual.shape[0], dtype=torch.bool, device=residual.device)
     sigma = torch.zeros(residual.shape[1], dtype=residual.dtype, device=residual.device)
     for _ in range(iterations):
@@ -113,6 +78,36 @@ def noise_sigma(residual: Tensor, min_pixels: int = NOISE_MIN_PIXELS, clip_sigma
     return sigma
 
 
+def background_noise(frame: Tensor, plate: Tensor, alpha: Tensor, valid: Optional[Tensor] = None,
+                     background_alpha: float = NOISE_ALPHA, samples: int = NOISE_SAMPLES,
+                     min_pixels: int = NOISE_MIN_PIXELS, clip_sigmas: float = NOISE_CLIP_SIGMAS,
+                     iterations: int = NOISE_CLIP_ITERATIONS) -> Tensor:
+    """Per-channel noise sigma of I - B on the background, as 1.4826 * MAD (``noise_sigma``).
+
+    Pixels beyond 3.5 sigma in any channel (flares, shadows) are clipped away and the MAD is
+    taken again, so large shadows do not inflate the floor. Computed on a regular subsample of
+    about ``samples`` pixels, so it costs the same at any size.
+
+    Args:
+        frame, plate: (1, 3, H, W) float32 working linear frame and gain-matched, registered plate.
+        alpha: (1, 1, H, W) alpha in [0, 1].
+        valid: Optional (1, 1, H, W) map of usable plate pixels (only those at 1 count); None: all.
+        background_alpha, samples, min_pixels, clip_sigmas, iterations: the module's NOISE_* constants.
+
+    Returns:
+        (3,) sigma per channel, working linear; zeros when there are fewer than ``min_pixels``
+        background samples.
+    """
+    step = max(1, int(math.ceil(math.sqrt(float(alpha.numel()) / samples))))
+    background = alpha[0, 0, ::step, ::step] < background_alpha
+    if valid is not None:
+        background = background & (valid[0, 0, ::step, ::step] >= 1)
+    if int(background.sum()) < min_pixels:
+        return torch.zeros(3, dtype=frame.dtype, device=frame.device)
+    residual = (frame[0, :, ::step, ::step] - plate[0, :, ::step, ::step]).permute(1, 2, 0)[background]
+    return noise_sigma(residual, min_pixels, clip_sigmas, iterations)
+
+
 def additive_light(frame_small: Tensor, plate_small: Tensor, alpha_small: Tensor, noise_small: Tensor,
                    height: int, width: int, sigmas: float = NOISE_SIGMAS, blur_sigma: float = LIGHT_BLUR_SIGMA,
                    background_alpha: float = BACKGROUND_ALPHA, coherent: float = LIGHT_COHERENCE) -> Tensor:
@@ -121,51 +116,99 @@ def additive_light(frame_small: Tensor, plate_small: Tensor, alpha_small: Tensor
     The background's residual I - B of small copies (subject pixels weighted out), blurred, kept
     from ``sigmas`` noise sigmas of the small residual (fully from twice that) and in so far as it is of one
     sign there (a misregistered edge leaves + and - side by side, light only +), upsampled bilinearly. A flare or
-    glow survives; the +/- lines of a misregistered plate edge cancel. One TorchScript-compatible
-    function for the core and the exported graph.
+    glow survives; the +/- lines of a misregistered plate edge cancel.
 
     Args:
         frame_small, plate_small: (1, 3, h, w) area-downsampled working linear frame and plate.
         alpha_small: (1, 1, h, w) area-downsampled alpha.
-        noise_small: (3,) noise sigma of the small residual (``estimate_noise_floor`` on the copies).
+        noise_small: (3,) noise sigma of the small residual (``background_noise`` on the copies).
         height, width: the full resolution.
-        sigmas, blur_sigma, background_alpha, coherent: the module's constants (arguments because
-            TorchScript cannot read module globals; callers leave them).
+        sigmas, blur_sigma, background_alpha, coherent: the module's constants.
 
     Returns:
         (1, 3, height, width) float32 light, >= 0.
     """
-    weight = torch.clamp(1.0 - alpha_small * (1.0 / background_alpha), 0.0, 1.0)
-    raw = (frame_small - plate_small) * weight
+    raw = (frame_small - plate_small) * background_weight(alpha_small, background_alpha)
     residual = gaussian_blur(raw, blur_sigma)
     # Light is positive all over; the residue of a misregistered edge is + and - side by side,
     # so its blur is a small part of the blur of its magnitude.
     coherence = residual.sum(dim=1, keepdim=True) / torch.clamp(
         gaussian_blur(torch.abs(raw).sum(dim=1, keepdim=True), blur_sigma), min=1e-12)
-    threshold = sigmas * noise_small.view(1, 3, 1, 1)
-    light = torch.clamp(residual, min=0.0) * torch.clamp((residual - threshold) / torch.clamp(threshold, min=1e-8),
-                                                        0.0, 1.0)
+    light = torch.clamp(residual, min=0.0) * above_noise(residual, noise_small.view(1, 3, 1, 1), sigmas)
     light = light * torch.clamp(coherence / coherent * 2.0 - 1.0, 0.0, 1.0)
     if light.shape[2] == height and light.shape[3] == width:
         return light
     return upsample_bilinear(light, [height, width])
 
 
-def light_map(frame: np.ndarray, plate: np.ndarray, alpha: np.ndarray, valid: np.ndarray | None = None) -> Tensor:
-    """``additive_light`` of full-resolution (H, W, 3) arrays: (1, 3, H, W) float32 tensor."""
-    height, width = alpha.shape
-    size = working_shape(height, width, LIGHT_WORKING_SIZE)
-    frame_small, plate_small = resize_area(frame, size), resize_area(plate, size)
-    alpha_small = resize_area(alpha, size)
-    valid_small = None if valid is None else resize_area(np.asarray(valid, np.float32), size)
-    noise_small = estimate_noise_floor(frame_small, plate_small, alpha_small, valid_small)
+def light_bound(frame: Tensor, plate: Tensor, alpha: Tensor, valid: Optional[Tensor] = None,
+                working_size: int = LIGHT_WORKING_SIZE) -> Tensor:
+    """``additive_light`` of full-resolution (1, 3, H, W) frame and plate and (1, 1, H, W) alpha and
+    ``valid``, judged on copies ``working_size`` pixels long: (1, 3, H, W) float32 light, >= 0."""
+    height, width = alpha.shape[2], alpha.shape[3]
+    small_height, small_width = working_shape(height, width, working_size)
+    frame_small = downsample_area(frame, small_height, small_width)
+    plate_small = downsample_area(plate, small_height, small_width)
+    alpha_small = downsample_area(alpha, small_height, small_width)
+    valid_small = None if valid is None else downsample_area(valid.float(), small_height, small_width)
+    noise_small = background_noise(frame_small, plate_small, alpha_small, valid_small)
+    return additive_light(frame_small, plate_small, alpha_small, noise_small, height, width)
 
-    def nchw(x: np.ndarray) -> Tensor:
-        x = x[..., None] if x.ndim == 2 else x
-        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
 
-    return additive_light(nchw(frame_small), nchw(plate_small), nchw(alpha_small), torch.from_numpy(noise_small),
-                          height, width)
+def premultiplied(frame: Tensor, plate: Tensor, alpha: Tensor, noise: Tensor, light: Optional[Tensor],
+                  fg_net: Optional[Tensor] = None, valid: Optional[Tensor] = None,
+                  background_alpha: float = BACKGROUND_ALPHA, sigmas: float = NOISE_SIGMAS) -> Tensor:
+    """P = I - (1 - alpha) * B with the background's residual sorted, and alpha * ``fg_net`` where the plate fails.
+
+    Any layout: ``alpha``, ``noise``, ``light``, ``fg_net`` and ``valid`` broadcast against
+    ``frame`` and ``plate`` (the core passes bands of rows, the exported graph the whole frame).
+
+    Args:
+        frame, plate: working linear frame I and gain-matched, registered plate B.
+        alpha: alpha in [0, 1].
+        noise: per-channel noise sigma of I - B (``background_noise``).
+        light: the added light the background may keep (``light_bound``); None where no pixel
+            is background (alpha >= ``background_alpha``: nothing to sort).
+        fg_net: straight working linear foreground of the network; needed with ``valid``.
+        valid: [0, 1] map of where the plate can be trusted; None: everywhere.
+        background_alpha, sigmas: the module's BACKGROUND_ALPHA and NOISE_SIGMAS.
+
+    Returns:
+        The premultiplied working linear foreground, shaped like ``frame``.
+
+    Raises:
+        ValueError: If ``valid`` is given without ``fg_net``.
+    """
+    residual = frame - plate
+    premult = alpha * plate + residual
+    if light is not None:
+        kept = torch.min(residual * above_noise(residual, noise, sigmas), light)
+        premult = premult - (residual - kept) * background_weight(alpha, background_alpha)
+    if valid is not None:
+        if fg_net is None:
+            raise ValueError("fg_net is needed where the plate is not valid")
+        premult = premult * valid + (1.0 - valid) * alpha * fg_net
+    return premult
+
+
+def premultiplied_whole_frame(frame: Tensor, plate: Tensor, alpha: Tensor, noise: Tensor) -> Tensor:
+    """``premultiplied_foreground`` of (1, 3, H, W) frame and plate, (1, 1, H, W) alpha and (3,) noise on
+    the whole frame at once, the plate valid everywhere, as the exported graph does."""
+    return premultiplied(frame, plate, alpha, noise.view(1, 3, 1, 1), light_bound(frame, plate, alpha))
+
+
+def _nchw(x: np.ndarray) -> Tensor:
+    """(H, W[, C]) array -> a (1, C, H, W) float32 tensor on it (a view when ``x`` is float32 already)."""
+    x = np.asarray(x, np.float32)
+    return torch.from_numpy(x[..., None] if x.ndim == 2 else x).permute(2, 0, 1)[None]
+
+
+def estimate_noise_floor(frame: np.ndarray, plate: np.ndarray, alpha: np.ndarray,
+                         valid: np.ndarray | None = None) -> np.ndarray:
+    """``background_noise`` of (H, W, 3) float32 frame and plate, (H, W) alpha and optional (H, W)
+    bool or [0, 1] ``valid``: a (3,) float32 array."""
+    return background_noise(_nchw(frame), _nchw(plate), _nchw(alpha),
+                            None if valid is None else _nchw(valid)).numpy()
 
 
 def premultiplied_foreground(
@@ -184,6 +227,7 @@ def premultiplied_foreground(
     smooth ``additive_light`` explains, so misregistration residue at plate edges is dropped;
     negative ones (cast shadows) are removed from RGB and belong to ``shadow_layer``. Where the
     plate is not valid (e.g. outside an aligned plate) the result blends to alpha * ``fg_net``.
+    The NumPy entry point of ``premultiplied``, run in bands of rows.
 
     So a comp over the plate, ``P + (1 - alpha) * B``, reproduces the input exactly at
     alpha >= 0.05 (solid subject and soft edges, motion blur included), over the background up
@@ -201,7 +245,8 @@ def premultiplied_foreground(
 
     Returns:
         A new (H, W, 3) float32 premultiplied working linear foreground, the only full-size
-        allocation: the work goes in bands of rows, so temporaries stay small at 4K.
+        allocation besides the light bound: the work goes in bands of rows, so temporaries stay
+        small at 4K.
 
     Raises:
         ValueError: If shapes disagree, or the plate is invalid somewhere and ``fg_net`` is None.
@@ -212,31 +257,22 @@ def premultiplied_foreground(
             raise ValueError(f"{name} is {array.shape}, expected ({height}, {width}, 3) to match alpha")
     if noise_floor is None:
         noise_floor = estimate_noise_floor(frame, plate, alpha, plate_valid)
-
-    sigma = np.asarray(noise_floor, dtype=np.float32)
-    trust = None if plate_valid is None else np.asarray(plate_valid, dtype=np.float32)
-    if trust is not None and fg_net is None and np.any(trust < 1.0):
+    valid = None if plate_valid is None else _nchw(plate_valid)
+    if valid is not None and fg_net is None and bool((valid < 1.0).any()):
         raise ValueError("fg_net is needed where the plate is not valid")
 
-    light = light_map(frame, plate, alpha, plate_valid) if np.any(alpha < BACKGROUND_ALPHA) else None
+    image, background, coverage = _nchw(frame), _nchw(plate), _nchw(alpha)
+    fg = None if fg_net is None else _nchw(fg_net)
+    noise = torch.from_numpy(np.asarray(noise_floor, np.float32)).view(1, 3, 1, 1)
+    light = light_bound(image, background, coverage, valid) if np.any(alpha < BACKGROUND_ALPHA) else None
     premult = np.empty((height, width, 3), dtype=np.float32)
-    for rows in _row_bands(height):
-        band_alpha = alpha[rows][..., None]
-        residual = frame[rows] - plate[rows]
-        band = premult[rows]
-        np.multiply(band_alpha, plate[rows], out=band)
-        band += residual
-        if light is not None and np.any(band_alpha < BACKGROUND_ALPHA):
-            band_light = light[0, :, rows].permute(1, 2, 0).numpy()
-            kept = np.minimum(residual * above_noise(residual, sigma), band_light)
-            band -= (residual - kept) * background_weight(band_alpha)
-        if trust is not None and np.any(trust[rows] < 1.0):
-            band_trust = trust[rows][..., None]
-            band *= band_trust
-            band += (1.0 - band_trust) * band_alpha * fg_net[rows]
+    out = _nchw(premult)
+    for top in range(0, height, BAND_ROWS):
+        rows = slice(top, min(top + BAND_ROWS, height))
+        band_alpha = coverage[:, :, rows]
+        sorted_light = light is not None and bool((band_alpha < BACKGROUND_ALPHA).any())
+        band_valid = None if valid is None or not bool((valid[:, :, rows] < 1.0).any()) else valid[:, :, rows]
+        out[:, :, rows] = premultiplied(image[:, :, rows], background[:, :, rows], band_alpha, noise,
+                                        light[:, :, rows] if sorted_light else None,
+                                        None if fg is None else fg[:, :, rows], band_valid)
     return premult
-
-
-def _row_bands(height: int) -> list[slice]:
-    """Slices of BAND_ROWS rows covering ``height`` rows."""
-    return [slice(top, min(top + BAND_ROWS, height)) for top in range(0, height, BAND_ROWS)]

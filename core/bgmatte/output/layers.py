@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import torch
 
 from bgmatte.color.encoding import luminance
 from bgmatte.output.foreground import above_noise, background_weight
@@ -37,8 +38,8 @@ def shadow_layer(frame: np.ndarray, plate: np.ndarray, alpha: np.ndarray, noise_
     shadow = np.zeros_like(darkening)
     np.divide(darkening, plate_luma, out=shadow, where=plate_luma > 1e-6)
     np.clip(shadow, 0.0, 1.0, out=shadow)
-    shadow *= above_noise(darkening, luma_sigma)
-    shadow *= background_weight(alpha)
+    shadow *= above_noise(torch.from_numpy(darkening), torch.from_numpy(luma_sigma)).numpy()
+    shadow *= background_weight(torch.from_numpy(np.asarray(alpha, np.float32))).numpy()
     sigma = max(1.0, SHADOW_BLUR_PER_2K * max(alpha.shape) / 2048)
     return cv2.GaussianBlur(shadow, (0, 0), sigma)
 
