@@ -112,7 +112,13 @@ def test_precision_auto_is_fp32_on_cpu_and_fp16_on_cuda():
     assert resolve_precision("fp32", torch.device("cuda")) == torch.float32
 
 
-def test_fp16_on_the_cpu_is_rejected():
+def test_fp16_on_the_cpu_runs_where_torch_supports_it_and_is_refused_where_not(monkeypatch):
+    from bgmatte.model import registry
+
+    if registry.cpu_half_supported():
+        model = create_model("tiny", device="cpu", precision="fp16")
+        assert next(model.parameters()).dtype == torch.float16
+    monkeypatch.setattr(registry, "cpu_half_supported", lambda: False)
     with pytest.raises(InputError) as caught:
         create_model("tiny", device="cpu", precision="fp16")
     assert caught.value.subject == "--precision" and "fp16 needs a CUDA device" in caught.value.problem

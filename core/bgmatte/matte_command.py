@@ -53,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--model", default="default", help="registry name or weights file (default: shipped model)")
     model.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     model.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16"),
-                       help="auto = fp16 on CUDA, fp32 on CPU")
+                       help="the network's precision (every other stage is float32): auto = fp16 on CUDA, "
+                            "fp32 on CPU; fp16 on the CPU runs where torch supports it (slower, for checks)")
     model.add_argument("--threads", type=int, help="bound CPU threads (a farm slot's cores), 1 to 1024")
     out = parser.add_argument_group("output")
     out.add_argument("--layers", default="", help="extra layers, comma-separated: fg (straight colour), shadow")

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from bgmatte.color.encoding import luminance
-from bgmatte.priors.resample import resize_area, resize_linear, working_shape
+from bgmatte.priors.resample import as_nchw, downsample_area, resample, working_shape
 
 EXPOSURE_REFERENCE = 0.14
 """The plate level (median luminance) that the network sees: the typical level of its training plates."""
@@ -76,7 +76,8 @@ def scale_for_level(level: float, reference: float = EXPOSURE_REFERENCE,
 
 
 def exposure_scale(plate: np.ndarray, plate_valid: np.ndarray | None = None) -> float:
-    """The exposure normalisation k of one frame, from its clean plate alone.
+    """The exposure normalisation k of one frame, from its clean plate alone (NumPy entry point of
+    `plate_exposure`).
 
     Args:
         plate: (H, W, 3) working-linear clean plate (raw: before the gain match).
@@ -86,13 +87,14 @@ def exposure_scale(plate: np.ndarray, plate_valid: np.ndarray | None = None) -> 
         k > 0: multiply the frame, plate and neighbours by it before the frame's maths, divide the
         outputs in light units by it afterwards.
     """
-    plate = np.asarray(plate, np.float32)
-    size = working_shape(plate.shape[0], plate.shape[1], EXPOSURE_WORKING_SIZE)
-    small = torch.from_numpy(resize_area(plate, size).transpose(2, 0, 1).copy())[None]
-    usable = np.ones(size, np.float32)
+    return plate_exposure(as_nchw(plate), None if plate_valid is None else as_nchw(plate_valid))
+
+
+def plate_exposure(plate: Tensor, plate_valid: Tensor | None = None) -> float:
+    """``exposure_scale`` of a (1, 3, H, W) plate and optional (1, 1, H, W) valid map, on their device."""
+    size = working_shape(plate.shape[2], plate.shape[3], EXPOSURE_WORKING_SIZE)
+    small = downsample_area(plate.float(), *size)
+    usable = torch.ones_like(small[:, 0:1])
     if plate_valid is not None:
-        valid = np.asarray(plate_valid, np.float32)
-        resized = resize_area(valid, size) if valid.shape[0] >= size[0] and valid.shape[1] >= size[1] \
-            else resize_linear(valid, size)
-        usable = (resized >= EXPOSURE_VALID_COVER).astype(np.float32)
-    return scale_for_level(plate_level(small, torch.from_numpy(usable)[None, None]))
+        usable = (resample(plate_valid.float(), *size) >= EXPOSURE_VALID_COVER).float()
+    return scale_for_level(plate_level(small, usable))

@@ -70,16 +70,35 @@ def resolve_device(device: str = "auto") -> torch.device:
     raise InputError("--device", f"unknown device {device!r}; use auto, cpu or cuda")
 
 
+def cpu_half_supported() -> bool:
+    """Whether this torch runs the generator's ops (convolution, batch norm) in float16 on the CPU."""
+    try:
+        with torch.no_grad():
+            x = torch.ones(1, 2, 4, 4, dtype=torch.float16)
+            conv = torch.nn.functional.conv2d(x, torch.ones(2, 2, 3, 3, dtype=torch.float16), padding=1)
+            torch.nn.functional.batch_norm(conv, torch.zeros(2, dtype=torch.float16), torch.ones(2, dtype=torch.float16))
+        return True
+    except RuntimeError:
+        return False
+
+
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """The parameter dtype for --precision: "auto" = fp16 on CUDA, fp32 on the CPU.
+    """The generator's parameter dtype for --precision: "auto" = fp16 on CUDA, fp32 on the CPU.
+
+    Only the generator (and its learned refiner) runs in this dtype; every other stage of the frame
+    (priors, refinement, output) runs in float32 (the refinement guide in float64) on the same device.
+    "fp16" on the CPU is allowed where torch runs half convolutions there (slower than fp32 on most
+    CPUs; it is how the fp16 path's tolerance against fp32 is checked without a GPU).
 
     Raises:
-        InputError: ("--precision", problem) for an unknown name or fp16 on the CPU.
+        InputError: ("--precision", problem) for an unknown name, or fp16 on a CPU whose torch
+            cannot run it.
     """
     if precision not in PRECISIONS:
         raise InputError("--precision", f"unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
-    if precision == "fp16" and device.type != "cuda":
-        raise InputError("--precision", "fp16 needs a CUDA device; use fp32 (or auto) on the CPU")
+    if precision == "fp16" and device.type != "cuda" and not cpu_half_supported():
+        raise InputError("--precision", f"fp16 needs a CUDA device or a torch that runs half convolutions on "
+                                        f"the CPU (torch {torch.__version__} does not); use fp32 (or auto)")
     if precision == "fp16" or (precision == "auto" and device.type == "cuda"):
         return torch.float16
     return torch.float32

@@ -12,7 +12,8 @@ negative: no coverage can hold less than no light.
 One TorchScript-compatible torch implementation serves the core and the exported graph
 (``background_noise``, ``light_bound``, ``premultiplied``; the module's constants are their default
 arguments, because TorchScript cannot read module globals). ``estimate_noise_floor`` and
-``premultiplied_foreground`` are their NumPy entry points for (H, W[, C]) arrays.
+``premultiplied_foreground`` are their NumPy entry points for (H, W[, C]) arrays; the pipeline calls
+``background_noise`` and ``premultiplied_tensor`` on the model's device.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import torch
 from torch import Tensor
 
 from bgmatte.filters import gaussian_blur, median_rows, upsample_bilinear
-from bgmatte.priors.resample import downsample_area, working_shape
+from bgmatte.priors.resample import as_nchw, downsample_area, working_shape
 
 # Below this alpha a pixel counts, smoothly, as background (weight 1 at alpha 0, 0 from here up).
 BACKGROUND_ALPHA = 0.05
@@ -197,18 +198,12 @@ def premultiplied_whole_frame(frame: Tensor, plate: Tensor, alpha: Tensor, noise
     return premultiplied(frame, plate, alpha, noise.view(1, 3, 1, 1), light_bound(frame, plate, alpha))
 
 
-def _nchw(x: np.ndarray) -> Tensor:
-    """(H, W[, C]) array -> a (1, C, H, W) float32 tensor on it (a view when ``x`` is float32 already)."""
-    x = np.asarray(x, np.float32)
-    return torch.from_numpy(x[..., None] if x.ndim == 2 else x).permute(2, 0, 1)[None]
-
-
 def estimate_noise_floor(frame: np.ndarray, plate: np.ndarray, alpha: np.ndarray,
                          valid: np.ndarray | None = None) -> np.ndarray:
     """``background_noise`` of (H, W, 3) float32 frame and plate, (H, W) alpha and optional (H, W)
     bool or [0, 1] ``valid``: a (3,) float32 array."""
-    return background_noise(_nchw(frame), _nchw(plate), _nchw(alpha),
-                            None if valid is None else _nchw(valid)).numpy()
+    return background_noise(as_nchw(frame), as_nchw(plate), as_nchw(alpha),
+                            None if valid is None else as_nchw(valid)).numpy()
 
 
 def premultiplied_foreground(
@@ -219,34 +214,8 @@ def premultiplied_foreground(
     plate_valid: np.ndarray | None = None,
     noise_floor: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Premultiplied foreground RGB, P = I - (1 - alpha) * B, with the background residual sorted.
-
-    Where alpha fades to 0 (weight ``background_weight(alpha)``) the residual R = I - B is split
-    per channel: within the noise floor (3 sigma, ramping to 6 sigma) it is dropped; positive
-    residuals above it are kept as added light (flares, glows over the plate) up to what the
-    smooth ``additive_light`` explains, so misregistration residue at plate edges is dropped;
-    negative ones (cast shadows) are removed from RGB and belong to ``shadow_layer``. Where the
-    plate is not valid (e.g. outside an aligned plate) the result blends to alpha * ``fg_net``.
-    The NumPy entry point of ``premultiplied``, run in bands of rows.
-
-    So a comp over the plate, ``P + (1 - alpha) * B``, reproduces the input exactly at
-    alpha >= 0.05 (solid subject and soft edges, motion blur included), over the background up
-    to the noise floor and smooth added light, and in shadows only with the shadow layer:
-    ``P + (1 - alpha) * B * (1 - shadow)``.
-
-    Args:
-        frame: (H, W, 3) float32 working linear frame I.
-        plate: (H, W, 3) float32 working linear plate B, gain-matched and registered.
-        alpha: (H, W) float32 alpha in [0, 1].
-        fg_net: (H, W, 3) float32 straight working linear foreground from the network; needed
-            only where ``plate_valid`` is below 1.
-        plate_valid: Optional (H, W) bool or [0, 1] map of where the plate can be trusted.
-        noise_floor: (3,) per-channel noise sigma of I - B; estimated when None.
-
-    Returns:
-        A new (H, W, 3) float32 premultiplied working linear foreground, the only full-size
-        allocation besides the light bound: the work goes in bands of rows, so temporaries stay
-        small at 4K.
+    """``premultiplied_tensor`` of arrays: (H, W, 3) frame, plate and ``fg_net``, (H, W) alpha and
+    ``plate_valid``, (3,) noise floor -> a new (H, W, 3) float32 premultiplied foreground.
 
     Raises:
         ValueError: If shapes disagree, or the plate is invalid somewhere and ``fg_net`` is None.
@@ -255,24 +224,68 @@ def premultiplied_foreground(
     for name, array in (("frame", frame), ("plate", plate), ("fg_net", fg_net)):
         if array is not None and array.shape != (height, width, 3):
             raise ValueError(f"{name} is {array.shape}, expected ({height}, {width}, 3) to match alpha")
+    premult = premultiplied_tensor(
+        as_nchw(frame), as_nchw(plate), as_nchw(alpha), None if fg_net is None else as_nchw(fg_net),
+        None if plate_valid is None else as_nchw(plate_valid),
+        None if noise_floor is None else torch.from_numpy(np.asarray(noise_floor, np.float32)))
+    return premult[0].permute(1, 2, 0).numpy()
+
+
+def premultiplied_tensor(frame: Tensor, plate: Tensor, alpha: Tensor, fg_net: Optional[Tensor] = None,
+                         plate_valid: Optional[Tensor] = None, noise_floor: Optional[Tensor] = None,
+                         band_rows: Optional[int] = None) -> Tensor:
+    """Premultiplied foreground RGB, P = I - (1 - alpha) * B, with the background residual sorted.
+
+    Where alpha fades to 0 (weight ``background_weight(alpha)``) the residual R = I - B is split
+    per channel: within the noise floor (3 sigma, ramping to 6 sigma) it is dropped; positive
+    residuals above it are kept as added light (flares, glows over the plate) up to what the
+    smooth ``additive_light`` explains, so misregistration residue at plate edges is dropped;
+    negative ones (cast shadows) are removed from RGB and belong to ``shadow_layer``. Where the
+    plate is not valid (e.g. outside an aligned plate) the result blends to alpha * ``fg_net``.
+    ``premultiplied`` run in bands of rows, on the inputs' device.
+
+    So a comp over the plate, ``P + (1 - alpha) * B``, reproduces the input exactly at
+    alpha >= 0.05 (solid subject and soft edges, motion blur included), over the background up
+    to the noise floor and smooth added light, and in shadows only with the shadow layer:
+    ``P + (1 - alpha) * B * (1 - shadow)``.
+
+    Args:
+        frame: (1, 3, H, W) float32 working linear frame I.
+        plate: (1, 3, H, W) float32 working linear plate B, gain-matched and registered.
+        alpha: (1, 1, H, W) float32 alpha in [0, 1].
+        fg_net: (1, 3, H, W) float32 straight working linear foreground from the network; needed
+            only where ``plate_valid`` is below 1.
+        plate_valid: Optional (1, 1, H, W) bool or [0, 1] map of where the plate can be trusted.
+        noise_floor: (3,) per-channel noise sigma of I - B; estimated when None.
+        band_rows: rows per band; None: ``BAND_ROWS`` on the CPU (small, cache-friendly
+            temporaries), the whole frame on other devices (the same pixels, fewer syncs).
+
+    Returns:
+        A new (1, 3, H, W) float32 premultiplied working linear foreground with channels-last
+        strides (its (H, W, 3) array is a view), the only full-size allocation besides the light
+        bound: the work goes in bands of rows, so temporaries stay small at 4K.
+
+    Raises:
+        ValueError: If the plate is invalid somewhere and ``fg_net`` is None.
+    """
+    height, width = alpha.shape[2], alpha.shape[3]
     if noise_floor is None:
-        noise_floor = estimate_noise_floor(frame, plate, alpha, plate_valid)
-    valid = None if plate_valid is None else _nchw(plate_valid)
+        noise_floor = background_noise(frame, plate, alpha, plate_valid)
+    valid = None if plate_valid is None else plate_valid.float()
     if valid is not None and fg_net is None and bool((valid < 1.0).any()):
         raise ValueError("fg_net is needed where the plate is not valid")
-
-    image, background, coverage = _nchw(frame), _nchw(plate), _nchw(alpha)
-    fg = None if fg_net is None else _nchw(fg_net)
-    noise = torch.from_numpy(np.asarray(noise_floor, np.float32)).view(1, 3, 1, 1)
-    light = light_bound(image, background, coverage, valid) if np.any(alpha < BACKGROUND_ALPHA) else None
-    premult = np.empty((height, width, 3), dtype=np.float32)
-    out = _nchw(premult)
-    for top in range(0, height, BAND_ROWS):
-        rows = slice(top, min(top + BAND_ROWS, height))
-        band_alpha = coverage[:, :, rows]
+    band_rows = (BAND_ROWS if frame.device.type == "cpu" else height) if band_rows is None else band_rows
+    noise = noise_floor.to(device=frame.device, dtype=torch.float32).view(1, 3, 1, 1)
+    light = light_bound(frame, plate, alpha, valid) if bool((alpha < BACKGROUND_ALPHA).any()) else None
+    out = torch.empty((1, 3, height, width), dtype=torch.float32, device=frame.device,
+                      memory_format=torch.channels_last)
+    for top in range(0, height, band_rows):
+        bottom = min(top + band_rows, height)
+        band_alpha = alpha[:, :, top:bottom]
         sorted_light = light is not None and bool((band_alpha < BACKGROUND_ALPHA).any())
-        band_valid = None if valid is None or not bool((valid[:, :, rows] < 1.0).any()) else valid[:, :, rows]
-        out[:, :, rows] = premultiplied(image[:, :, rows], background[:, :, rows], band_alpha, noise,
-                                        light[:, :, rows] if sorted_light else None,
-                                        None if fg is None else fg[:, :, rows], band_valid)
-    return premult
+        band_valid = None if valid is None or not bool((valid[:, :, top:bottom] < 1.0).any()) \
+            else valid[:, :, top:bottom]
+        out[:, :, top:bottom] = premultiplied(frame[:, :, top:bottom], plate[:, :, top:bottom], band_alpha, noise,
+                                              light[:, :, top:bottom] if sorted_light else None,
+                                              None if fg_net is None else fg_net[:, :, top:bottom], band_valid)
+    return out

@@ -10,7 +10,12 @@ pixels. The core labels with OpenCV (``opencv_labels``, milliseconds at the work
 cannot call OpenCV and labels by propagation (``component_labels``: every pixel starts with its own
 index and takes the largest label along its row and column runs, and its diagonal neighbours, then
 the label of the pixel its label names, until nothing changes), which needs tens of rounds on thin
-strands and costs seconds on the CPU at 768 px: too slow for the core.
+strands and costs seconds on the CPU at 768 px: too slow for the core. On CUDA the core still labels
+with OpenCV: the working-size mask (768 x 432 bytes) goes to the CPU and its int32 labels come back
+(about a millisecond in all over PCIe, estimated: not measured here, no GPU), where propagation
+would run tens of rounds, each ending in a device-to-host sync (its convergence test); and the
+labels are the CPU run's exactly. Labelling
+is integer bookkeeping of a bool mask, not pixel maths: every pixel computed from it stays on the device.
 """
 from __future__ import annotations
 
@@ -78,9 +83,13 @@ def component_labels(mask: Tensor, diagonal: bool) -> Tensor:
 
 
 def opencv_labels(mask: Tensor, diagonal: bool) -> Tensor:
-    """``component_labels`` by ``cv2.connectedComponents``: (h, w) bool -> (h, w) int64, 0 outside the mask."""
-    _, labels = cv2.connectedComponents(mask.numpy().astype(np.uint8), connectivity=8 if diagonal else 4)
-    return torch.from_numpy(labels.astype(np.int64))
+    """``component_labels`` by ``cv2.connectedComponents``: (h, w) bool -> (h, w) int64, 0 outside the mask.
+
+    On any device: a mask on a GPU goes to the CPU for OpenCV and its int32 labels come back (at the
+    working size: a few hundred KB there, about a MB back; see the module's docstring for why not propagation).
+    """
+    _, labels = cv2.connectedComponents(mask.cpu().numpy().astype(np.uint8), connectivity=8 if diagonal else 4)
+    return torch.from_numpy(labels.astype(np.int32, copy=False)).to(mask.device).long()
 
 
 def _region_areas(labels: Tensor) -> Tensor:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from bgmatte.priors.resample import resize_area, resize_linear, working_shape
+from bgmatte.priors.resample import as_array, as_nchw, downsample_area, resample, working_shape
 
 logger = logging.getLogger(__name__)
 
@@ -152,42 +152,67 @@ def estimate_gain(frame: Tensor, plate: Tensor, usable: Tensor, max_gain: float 
     return torch.exp(gain).to(torch.float32), support
 
 
-def gain_changed(first: np.ndarray, second: np.ndarray) -> bool:
+def gain_changed(first: np.ndarray | Tensor, second: np.ndarray | Tensor) -> bool:
     """Whether two gains differ by more than ``GAIN_RERUN_CHANGE`` in any channel (worth a second pass)."""
-    return bool(np.any(np.abs(np.log(np.asarray(second, np.float64) / np.asarray(first, np.float64)))
-                       > GAIN_RERUN_CHANGE))
+    first_t, second_t = (torch.as_tensor(g).to(torch.float64) for g in (first, second))
+    return bool((torch.abs(torch.log(second_t / first_t.to(second_t.device))) > GAIN_RERUN_CHANGE).any())
+
+
+def plate_gain_samples(frame: Tensor, plate: Tensor, usable: list[Tensor] | None = None
+                       ) -> tuple[Tensor, Tensor, Tensor]:
+    """(N, 3) frame and plate samples of a <=256 px copy, and the (N,) map of usable samples.
+
+    Args:
+        frame, plate: (1, 3, H, W) full-resolution working linear.
+        usable: (1, 1, h, w) [0, 1] maps at any resolution (the plate's valid area at full
+            resolution, the network's background at working resolution); a sample is usable where
+            every map covers it completely.
+    """
+    size = working_shape(frame.shape[2], frame.shape[3], GAIN_WORKING_SIZE)
+    frame_small = downsample_area(frame, *size)[0].reshape(3, -1).t()
+    plate_small = downsample_area(plate, *size)[0].reshape(3, -1).t()
+    weight = torch.ones(size, dtype=torch.float32, device=frame.device)
+    for mask in usable or []:
+        weight = weight * (resample(mask.float(), *size)[0, 0] >= USABLE_COVER)
+    return frame_small, plate_small, weight.reshape(-1)
 
 
 def gain_samples(frame: np.ndarray, plate: np.ndarray, usable: list[np.ndarray] | None = None
                  ) -> tuple[Tensor, Tensor, Tensor]:
-    """(N, 3) frame and plate samples of a <=256 px copy, and the (N,) map of usable samples.
-
-    Args:
-        frame, plate: (H, W, 3) full-resolution working linear.
-        usable: (h, w) [0, 1] maps at any resolution (the plate's valid area at full resolution,
-            the network's background at working resolution); a sample is usable where every map
-            covers it completely.
-    """
-    size = working_shape(frame.shape[0], frame.shape[1], GAIN_WORKING_SIZE)
-    frame_small = torch.from_numpy(resize_area(frame, size).reshape(-1, 3))
-    plate_small = torch.from_numpy(resize_area(plate, size).reshape(-1, 3))
-    weight = np.ones(size, np.float32)
-    for mask in usable or []:
-        mask = np.asarray(mask, np.float32)
-        resized = resize_area(mask, size) if mask.shape[0] >= size[0] and mask.shape[1] >= size[1] \
-            else resize_linear(mask, size)
-        weight *= resized >= USABLE_COVER
-    return frame_small, plate_small, torch.from_numpy(weight.reshape(-1))
+    """``plate_gain_samples`` of (H, W, 3) arrays and (h, w) maps."""
+    return plate_gain_samples(as_nchw(frame), as_nchw(plate), [as_nchw(m) for m in usable or []])
 
 
-def network_background(alpha_low: np.ndarray) -> np.ndarray:
-    """(h, w) float32 map of where the network's first pass saw plain background (alpha near 0)."""
+def network_background(alpha_low: np.ndarray | Tensor) -> np.ndarray | Tensor:
+    """Map of where the network's first pass saw plain background (alpha near 0): float32, shaped and
+    typed (array or tensor, on its device) like ``alpha_low``."""
+    if isinstance(alpha_low, Tensor):
+        return (alpha_low < BACKGROUND_ALPHA).float()
     return (np.asarray(alpha_low) < BACKGROUND_ALPHA).astype(np.float32)
+
+
+def match_plate_gain(frame: Tensor, plate: Tensor, usable: list[Tensor] | None = None) -> tuple[Tensor, Tensor, float]:
+    """``match_gain`` of (1, 3, H, W) tensors and (1, 1, h, w) usable maps, on their device.
+
+    Returns:
+        (matched_plate, gain, support): a new (1, 3, H, W) ``plate * gain``, the (3,) float32 gain
+        and the weighted share of pixels that agree with it.
+    """
+    if frame.shape != plate.shape or frame.dim() != 4 or frame.shape[1] != 3:
+        raise ValueError(f"frame and plate must both be (1, 3, H, W), got {tuple(frame.shape)} and {tuple(plate.shape)}")
+    gain, support = estimate_gain(*plate_gain_samples(frame, plate, usable))
+    if support == 0.0:
+        logger.warning("plate gain match skipped: too little of the plate agrees with the frame")
+    else:
+        logger.debug("plate gain %s, %.0f%% of the frame agrees", gain.tolist(), 100.0 * support)
+    return plate * gain.view(1, 3, 1, 1), gain, support
 
 
 def match_gain(frame: np.ndarray, plate: np.ndarray, usable: list[np.ndarray] | None = None
                ) -> tuple[np.ndarray, np.ndarray, float]:
     """Scale the plate per channel so that its exposure matches the frame's background.
+
+    The NumPy entry point of ``match_plate_gain``.
 
     Args:
         frame: (H, W, 3) float32 working linear frame.
@@ -201,10 +226,5 @@ def match_gain(frame: np.ndarray, plate: np.ndarray, usable: list[np.ndarray] | 
     """
     if frame.shape != plate.shape or frame.ndim != 3 or frame.shape[2] != 3:
         raise ValueError(f"frame and plate must both be (H, W, 3), got {frame.shape} and {plate.shape}")
-    gain, support = estimate_gain(*gain_samples(frame, plate, usable))
-    gain_np = gain.numpy()
-    if support == 0.0:
-        logger.warning("plate gain match skipped: too little of the plate agrees with the frame")
-    else:
-        logger.debug("plate gain %s, %.0f%% of the frame agrees", gain_np, 100.0 * support)
-    return plate * gain_np, gain_np, support
+    matched, gain, support = match_plate_gain(as_nchw(frame), as_nchw(plate), [as_nchw(m) for m in usable or []])
+    return as_array(matched), gain.numpy(), support

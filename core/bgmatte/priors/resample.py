@@ -4,8 +4,9 @@ One TorchScript-compatible torch implementation serves the core and the exported
 ``working_shape`` (sizes, computed at run time), ``downsample_area`` (OpenCV's INTER_AREA: exact
 pixel-area averaging, fractional pixels weighted by their covered share) and
 ``filters.upsample_bilinear`` (pixel-centre alignment, like ``align_corners=False``), so masks and
-images resampled here stay registered. ``resize_area`` and ``resize_linear`` are their NumPy
-entry points for (H, W[, C]) arrays.
+images resampled here stay registered; ``resample`` picks one of them for a mask of any size.
+``resize_area`` and ``resize_linear`` are their NumPy entry points for (H, W[, C]) arrays, and
+``as_nchw`` / ``as_array`` the two conversions of the I/O boundary (channels-last NumPy <-> NCHW torch).
 """
 from __future__ import annotations
 
@@ -118,6 +119,34 @@ def downsample_area(x: Tensor, height: int, width: int) -> Tensor:
         columns = torch.clone(result.permute(0, 1, 3, 2), memory_format=torch.contiguous_format)
         result = _area_rows(columns, width).permute(0, 1, 3, 2)
     return torch.clone(result, memory_format=torch.contiguous_format)
+
+
+def resample(x: Tensor, height: int, width: int) -> Tensor:
+    """A (B, C, H, W) map at (height, width): ``downsample_area`` where it fits along both axes, else
+    ``upsample_bilinear`` (the plate's valid area at full resolution, the network's background at the
+    working size, both brought to a statistic's small copy). A new tensor."""
+    if height <= x.shape[2] and width <= x.shape[3]:
+        return downsample_area(x, height, width)
+    return upsample_bilinear(x, [height, width])
+
+
+def as_nchw(x: np.ndarray) -> Tensor:
+    """An (H, W) or (H, W, C) array as a contiguous (1, C, H, W) float32 tensor on the CPU (a view of an
+    (H, W) float32 array, else one copy): the conversion of the I/O boundary."""
+    x = np.asarray(x, np.float32)
+    if x.ndim not in (2, 3):
+        raise ValueError(f"expected an (H, W) or (H, W, C) array, got shape {x.shape}")
+    if not x.flags.writeable or min(x.strides, default=0) < 0:
+        x = x.copy()
+    return torch.from_numpy(x[..., None] if x.ndim == 2 else x).permute(2, 0, 1)[None].contiguous()
+
+
+def as_array(x: Tensor) -> np.ndarray:
+    """A (1, C, H, W) tensor on any device as an (H, W, C) float32 array ((H, W) for C = 1): one transfer,
+    no copy on the CPU when it has channels-last strides."""
+    pixels = x[0].permute(1, 2, 0)
+    pixels = pixels[..., 0] if x.shape[1] == 1 else pixels
+    return np.ascontiguousarray(pixels.float().cpu().numpy())
 
 
 def resize_area(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:

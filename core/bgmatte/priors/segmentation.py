@@ -5,7 +5,8 @@ to treat S as a hint, not as the answer. No such weights can be shipped here, so
 prior comes from the frame/plate difference, processed the same way. A user roto goes through
 :func:`process_mask` alone; keyer-style garbage and core mattes override the prior and the alpha.
 The maths is torch (TorchScript-compatible), one function per step for the core and the exported
-graph; the NumPy functions are the core's entry points.
+graph (``soft_prior``, ``rough_blob``, ``override_mattes`` are what the pipeline runs on the model's
+device); the NumPy functions are their entry points for arrays.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from torch import Tensor
 
 from bgmatte.filters import dilate_disc, erode_disc, gaussian_blur, gaussian_kernel, round_even
 from bgmatte.priors.components import component_labels, fill_holes, opencv_labels, remove_specks
+from bgmatte.priors.resample import as_nchw
 
 
 logger = logging.getLogger(__name__)
@@ -79,7 +81,7 @@ def process_mask(mask: np.ndarray, scale: float = 1.0) -> np.ndarray:
     """``rough_blob`` of an (h, w) float32 or bool mask in [0, 1]: a new (h, w) float32 soft mask."""
     if mask.ndim != 2:
         raise ValueError(f"expected an (h, w) mask, got shape {mask.shape}")
-    blob = rough_blob(torch.from_numpy(np.ascontiguousarray(mask, np.float32))[None, None], scale)
+    blob = rough_blob(as_nchw(mask), scale)
     return blob[0, 0].numpy()
 
 
@@ -105,30 +107,35 @@ def subject_mask(frame_enc: Tensor, plate_enc: Tensor, blur_fraction: float = DI
     return magnitude > noise_threshold(plate_enc, gaussian_kernel(sigma, plate_enc.device))
 
 
-def soft_segmentation(frame_enc: np.ndarray, plate_enc: np.ndarray) -> np.ndarray:
+def soft_prior(frame_enc: Tensor, plate_enc: Tensor) -> Tensor:
     """The automatic prior: where the frame differs from its plate, processed like the paper's S.
 
     :func:`subject_mask`, then specks removed and enclosed holes up to 2% of the image filled
     (labelled by OpenCV, see :mod:`bgmatte.priors.components`), then :func:`rough_blob`.
 
     Args:
-        frame_enc: (h, w, 3) float32 frame in the network encoding, at working size.
-        plate_enc: (h, w, 3) float32 gain-matched plate in the network encoding, same size.
+        frame_enc: (1, 3, h, w) float32 frame in the network encoding, at working size, any device.
+        plate_enc: (1, 3, h, w) float32 gain-matched plate in the network encoding, same size.
 
     Returns:
-        (h, w) float32 soft segmentation in [0, 1].
+        (1, 1, h, w) float32 soft segmentation in [0, 1], on their device.
     """
-    if frame_enc.shape != plate_enc.shape or frame_enc.ndim != 3:
-        raise ValueError(f"frame and plate must both be (h, w, 3), got {frame_enc.shape} and {plate_enc.shape}")
-
-    def nchw(x: np.ndarray) -> Tensor:
-        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1), np.float32))[None]
-
-    subject = subject_mask(nchw(frame_enc), nchw(plate_enc))
+    if frame_enc.shape != plate_enc.shape or frame_enc.dim() != 4 or frame_enc.shape[1] != 3:
+        raise ValueError(f"frame and plate must both be (1, 3, h, w), got {tuple(frame_enc.shape)} "
+                         f"and {tuple(plate_enc.shape)}")
+    subject = subject_mask(frame_enc.float(), plate_enc.float())
     subject = remove_specks(subject, opencv_labels(subject, True))
     subject = fill_holes(subject, opencv_labels(~subject, False))
-    logger.debug("soft segmentation: %.1f%% subject", 100.0 * float(subject.double().mean()))
-    return rough_blob(subject.float()[None, None])[0, 0].numpy()
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("soft segmentation: %.1f%% subject", 100.0 * float(subject.double().mean()))
+    return rough_blob(subject.float()[None, None])
+
+
+def soft_segmentation(frame_enc: np.ndarray, plate_enc: np.ndarray) -> np.ndarray:
+    """``soft_prior`` of (h, w, 3) float32 encoded frame and plate: the (h, w) float32 prior in [0, 1]."""
+    if frame_enc.shape != plate_enc.shape or frame_enc.ndim != 3:
+        raise ValueError(f"frame and plate must both be (h, w, 3), got {frame_enc.shape} and {plate_enc.shape}")
+    return soft_prior(as_nchw(frame_enc), as_nchw(plate_enc))[0, 0].numpy()
 
 
 def scripted_soft_segmentation(frame_enc: Tensor, plate_enc: Tensor) -> Tensor:
@@ -224,16 +231,7 @@ def combine_mattes(
 def apply_overrides(
     alpha: np.ndarray, garbage: np.ndarray | None = None, core: np.ndarray | None = None
 ) -> np.ndarray:
-    """Force a matte to 1 inside ``core`` and then to 0 inside ``garbage``, softly, in place.
-
-    ``m = m + (1 - m) * core`` then ``m = m * (1 - garbage)``: soft override edges blend, and
-    where both overlap the garbage matte wins (a garbage matte is drawn to remove things).
-    In place because the final alpha is full resolution (4K and beyond).
-
-    Args:
-        alpha: (H, W) float32 matte in [0, 1], modified in place.
-        garbage: Optional (H, W) [0, 1] matte of what is surely background.
-        core: Optional (H, W) [0, 1] matte of what is surely subject.
+    """``override_mattes`` of an (H, W) float32 matte, in place, with (H, W) [0, 1] overrides.
 
     Returns:
         ``alpha`` itself.
@@ -241,8 +239,31 @@ def apply_overrides(
     for name, override in (("core", core), ("garbage", garbage)):
         if override is not None and override.shape != alpha.shape:
             raise ValueError(f"{name} matte is {override.shape}, the matte it overrides is {alpha.shape}")
+    override_mattes(torch.from_numpy(alpha)[None, None], None if garbage is None else as_nchw(garbage),
+                    None if core is None else as_nchw(core))
+    return alpha
+
+
+def override_mattes(alpha: Tensor, garbage: Tensor | None = None, core: Tensor | None = None) -> Tensor:
+    """Force a matte to 1 inside ``core`` and then to 0 inside ``garbage``, softly, in place.
+
+    ``m = m + (1 - m) * core`` then ``m = m * (1 - garbage)``: soft override edges blend, and
+    where both overlap the garbage matte wins (a garbage matte is drawn to remove things).
+    In place because the final alpha is full resolution (4K and beyond).
+
+    Args:
+        alpha: (1, 1, H, W) float32 matte in [0, 1], modified in place.
+        garbage: Optional (1, 1, H, W) [0, 1] matte of what is surely background.
+        core: Optional (1, 1, H, W) [0, 1] matte of what is surely subject.
+
+    Returns:
+        ``alpha`` itself.
+    """
+    for name, override in (("core", core), ("garbage", garbage)):
+        if override is not None and override.shape != alpha.shape:
+            raise ValueError(f"{name} matte is {tuple(override.shape)}, the matte it overrides is {tuple(alpha.shape)}")
     if core is not None:
-        alpha += (1.0 - alpha) * np.clip(core, 0.0, 1.0)
+        alpha += (1.0 - alpha) * core.clamp(0.0, 1.0)
     if garbage is not None:
-        alpha *= 1.0 - np.clip(garbage, 0.0, 1.0)
+        alpha *= 1.0 - garbage.clamp(0.0, 1.0)
     return alpha

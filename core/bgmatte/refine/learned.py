@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from bgmatte.filters import upsample_bilinear
 from bgmatte.model.refiner import HALO, PATCH, PatchRefiner
+from bgmatte.priors.resample import as_nchw
 from bgmatte.refine.sampling import sample_bilinear_points
 
 log = logging.getLogger(__name__)
@@ -34,78 +35,98 @@ def refiner_applies(height: int, width: int, low_height: int, low_width: int, mi
     return max(height / low_height, width / low_width) >= min_ratio
 
 
+def patch_corners(alpha: Tensor) -> Tensor:
+    """(N, 2) int64 (top, left) corners of the PATCH x PATCH tiles of a (1, 1, H, W) alpha holding a
+    fractional pixel, on its device (row-major order)."""
+    height, width = alpha.shape[2], alpha.shape[3]
+    fractional = ((alpha > PATCH_LOW) & (alpha < PATCH_HIGH)).float()
+    padded = torch.constant_pad_nd(fractional, [0, (-width) % PATCH, 0, (-height) % PATCH], 0.0)
+    hit = F.max_pool2d(padded, PATCH, PATCH)[0, 0] > 0
+    return torch.nonzero(hit) * PATCH
+
+
 def select_patches(alpha: np.ndarray) -> np.ndarray:
     """(N, 2) int64 (top, left) corners of the PATCH x PATCH tiles holding a fractional alpha pixel."""
-    height, width = alpha.shape
-    rows, cols = -(-height // PATCH), -(-width // PATCH)
-    fractional = np.zeros((rows * PATCH, cols * PATCH), bool)
-    fractional[:height, :width] = (alpha > PATCH_LOW) & (alpha < PATCH_HIGH)
-    hit = fractional.reshape(rows, PATCH, cols, PATCH).any(axis=(1, 3))
-    return np.argwhere(hit).astype(np.int64) * PATCH
+    return patch_corners(as_nchw(alpha)).numpy()
 
 
-def _window(corners: np.ndarray, limit: int) -> np.ndarray:
+def _window(corners: Tensor, limit: int) -> Tensor:
     """(N, PATCH + 2*HALO) pixel indices of each patch with its halo along one axis, clamped to the frame."""
-    offsets = np.arange(-HALO, PATCH + HALO)
-    return np.clip(corners[:, None] + offsets[None, :], 0, limit - 1)
+    offsets = torch.arange(-HALO, PATCH + HALO, device=corners.device)
+    return (corners[:, None] + offsets[None, :]).clamp(0, limit - 1)
+
+
+def patch_inputs(corners: Tensor, frame: Tensor, plate: Tensor, alpha: Tensor, alpha_low: Tensor,
+                 fg_low: Tensor) -> Tensor:
+    """The refiner's raw inputs (N, 11, p, p), p = PATCH + 2*HALO, float32, at the given patches, on the
+    inputs' device.
+
+    Args:
+        corners: (N, 2) int64 patch corners from `patch_corners`.
+        frame, plate: (1, 3, H, W) exposure-normalised working linear frame and gain-matched plate.
+        alpha: (1, 1, H, W) full-resolution alpha of the analytic refinement.
+        alpha_low, fg_low: (1, 1, h, w) network alpha and (1, 3, h, w) linear straight foreground at
+            the working size, upsampled bilinearly at the patch pixels.
+    """
+    height, width = alpha.shape[2], alpha.shape[3]
+    side = PATCH + 2 * HALO
+    count = corners.shape[0]
+    rows = _window(corners[:, 0], height)[:, :, None].expand(count, side, side)
+    cols = _window(corners[:, 1], width)[:, None, :].expand(count, side, side)
+    full = torch.cat([frame, plate, alpha], dim=1)[0][:, rows, cols]  # (7, N, p, p)
+    low = torch.cat([alpha_low, fg_low], dim=1).float()
+    upsampled = sample_bilinear_points(low, (height, width), rows.reshape(-1), cols.reshape(-1))[0]
+    return torch.cat([full.float(), upsampled.reshape(4, count, side, side)], dim=0).permute(1, 0, 2, 3).contiguous()
 
 
 def gather_patches(corners: np.ndarray, frame: np.ndarray, plate: np.ndarray, alpha: np.ndarray,
                    alpha_low: np.ndarray, fg_low: np.ndarray) -> Tensor:
-    """The refiner's raw inputs (N, 11, p, p), p = PATCH + 2*HALO, float32, at the given patches.
-
-    Args:
-        corners: (N, 2) patch corners from `select_patches`.
-        frame, plate: (H, W, 3) exposure-normalised working linear frame and gain-matched plate.
-        alpha: (H, W) full-resolution alpha of the analytic refinement.
-        alpha_low, fg_low: (h, w) network alpha and (h, w, 3) linear straight foreground at the
-            working size, upsampled bilinearly at the patch pixels.
-    """
-    height, width = alpha.shape
-    rows = _window(corners[:, 0], height)[:, :, None]
-    cols = _window(corners[:, 1], width)[:, None, :]
-    side = PATCH + 2 * HALO
-    count = len(corners)
-    full = np.concatenate([frame[rows, cols], plate[rows, cols], alpha[rows, cols][..., None]], axis=-1)
-    low = torch.from_numpy(np.ascontiguousarray(
-        np.concatenate([alpha_low[..., None], fg_low], axis=-1).transpose(2, 0, 1), np.float32))[None]
-    ys = torch.from_numpy(np.broadcast_to(rows, (count, side, side)).flatten())
-    xs = torch.from_numpy(np.broadcast_to(cols, (count, side, side)).flatten())
-    upsampled = sample_bilinear_points(low, (height, width), ys, xs)[0].reshape(4, count, side, side)
-    return torch.cat([torch.from_numpy(np.ascontiguousarray(full, np.float32)).permute(0, 3, 1, 2),
-                      upsampled.permute(1, 0, 2, 3)], dim=1)
+    """``patch_inputs`` of arrays: (N, 2) corners, (H, W, 3) frame and plate, (H, W) alpha, (h, w)
+    alpha_low and (h, w, 3) fg_low -> (N, 11, p, p) float32 on the CPU."""
+    return patch_inputs(torch.from_numpy(np.asarray(corners, np.int64).reshape(-1, 2)), as_nchw(frame),
+                        as_nchw(plate), as_nchw(alpha), as_nchw(alpha_low), as_nchw(fg_low))
 
 
-def scatter_patches(alpha: np.ndarray, corners: np.ndarray, values: np.ndarray) -> None:
-    """Write (N, PATCH, PATCH) values into alpha at the patches, in place (cut at the frame edge)."""
-    height, width = alpha.shape
-    for (top, left), patch in zip(corners, values):
-        bottom, right = min(top + PATCH, height), min(left + PATCH, width)
-        alpha[top:bottom, left:right] = patch[:bottom - top, :right - left]
+def scatter_patches(alpha: Tensor, corners: Tensor, values: Tensor) -> None:
+    """Write (N, PATCH, PATCH) values into a (1, 1, H, W) alpha at the patches, in place (cut at the frame edge)."""
+    height, width = alpha.shape[2], alpha.shape[3]
+    padded = torch.constant_pad_nd(alpha, [0, (-width) % PATCH, 0, (-height) % PATCH], 0.0)
+    grid = padded[0, 0].view(padded.shape[2] // PATCH, PATCH, padded.shape[3] // PATCH, PATCH)
+    grid[corners[:, 0] // PATCH, :, corners[:, 1] // PATCH] = values.to(alpha.dtype)
+    alpha[0, 0] = padded[0, 0, :height, :width]
 
 
 @torch.no_grad()
 def refine_patches(refiner: PatchRefiner, alpha: np.ndarray, frame: np.ndarray, plate: np.ndarray,
                    alpha_low: np.ndarray, fg_low: np.ndarray) -> np.ndarray:
+    """``refine_patch_tensors`` of arrays (as `gather_patches`), in place: returns ``alpha``."""
+    refine_patch_tensors(refiner, torch.from_numpy(alpha)[None, None], as_nchw(frame), as_nchw(plate),
+                         as_nchw(alpha_low), as_nchw(fg_low))
+    return alpha
+
+
+@torch.no_grad()
+def refine_patch_tensors(refiner: PatchRefiner, alpha: Tensor, frame: Tensor, plate: Tensor, alpha_low: Tensor,
+                         fg_low: Tensor) -> Tensor:
     """The analytic full-resolution alpha with its fractional patches replaced by the refiner's, in place
-    (unchanged when the frame is less than MIN_RATIO x the working size).
+    (unchanged when the frame is less than MIN_RATIO x the working size), on the inputs' device.
 
     Args:
-        refiner: the model's refiner (its parameters set the device and dtype it runs in).
-        alpha: (H, W) float32 analytic alpha (`refine_alpha`), modified and returned.
-        frame, plate, alpha_low, fg_low: as `gather_patches`.
+        refiner: the model's refiner (its parameters set the dtype it runs in; fp16 on CUDA).
+        alpha: (1, 1, H, W) float32 analytic alpha (`refine_band`), modified and returned.
+        frame, plate, alpha_low, fg_low: as `patch_inputs`.
     """
-    if not refiner_applies(*alpha.shape, *alpha_low.shape):
+    if not refiner_applies(alpha.shape[2], alpha.shape[3], alpha_low.shape[2], alpha_low.shape[3]):
         return alpha
-    corners = select_patches(alpha)
+    corners = patch_corners(alpha)
     param = next(refiner.parameters())
     refined = []  # written back at the end: every halo must read the analytic alpha, not a refined one
-    for start in range(0, len(corners), PATCHES_AT_ONCE):
-        raw = gather_patches(corners[start:start + PATCHES_AT_ONCE], frame, plate, alpha, alpha_low, fg_low)
-        refined.append(refiner(raw.to(device=param.device, dtype=param.dtype))[:, 0].float().cpu().numpy())
+    for start in range(0, corners.shape[0], PATCHES_AT_ONCE):
+        raw = patch_inputs(corners[start:start + PATCHES_AT_ONCE], frame, plate, alpha, alpha_low, fg_low)
+        refined.append(refiner(raw.to(device=param.device, dtype=param.dtype))[:, 0].float().to(alpha.device))
     if refined:
-        scatter_patches(alpha, corners, np.concatenate(refined))
-    log.debug("learned refiner on %d patches", len(corners))
+        scatter_patches(alpha, corners, torch.cat(refined))
+    log.debug("learned refiner on %d patches", corners.shape[0])
     return alpha
 
 

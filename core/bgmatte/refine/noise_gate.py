@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from bgmatte.priors.resample import as_nchw
+
 # Alphas below this are gated (the premultiplied output treats them as background, see output).
 GATE_ALPHA = 0.05
 # The residual must exceed this many noise sigmas plus what this many pixels of misregistration
@@ -71,38 +73,49 @@ def neighbour_step(plate: Tensor) -> Tensor:
 
 def gate_small_alpha(alpha: np.ndarray, frame: np.ndarray, plate: np.ndarray, noise: np.ndarray,
                      valid: np.ndarray | None = None) -> np.ndarray:
+    """``gate_alpha`` of an (H, W) float32 alpha (in place), (H, W, 3) frame and plate, (3,) noise and
+    an optional (H, W) valid map. Returns ``alpha`` itself."""
+    gate_alpha(torch.from_numpy(alpha)[None, None], as_nchw(frame), as_nchw(plate),
+               torch.from_numpy(np.asarray(noise, np.float32)), None if valid is None else as_nchw(valid))
+    return alpha
+
+
+def gate_alpha(alpha: Tensor, frame: Tensor, plate: Tensor, noise: Tensor, valid: Tensor | None = None,
+               band_rows: int = GATE_BAND_ROWS) -> Tensor:
     """Scale every alpha in (0, GATE_ALPHA) by its ``gate_strength``, in place (full resolution).
 
     Only the candidate pixels are read, in bands of rows, so time and memory stay small at 4K.
+    Every step runs on the inputs' device.
 
     Args:
-        alpha: (H, W) float32 alpha, modified in place.
-        frame, plate: (H, W, 3) float32 working linear frame and gain-matched, registered plate.
+        alpha: (1, 1, H, W) float32 alpha, modified in place.
+        frame, plate: (1, 3, H, W) float32 working linear frame and gain-matched, registered plate.
         noise: (3,) float32 noise sigma of I - B.
-        valid: Optional (H, W) map of where the plate is known; elsewhere nothing is gated.
+        valid: Optional (1, 1, H, W) map of where the plate is known; elsewhere nothing is gated.
+        band_rows: rows per band (the module's GATE_BAND_ROWS).
 
     Returns:
         ``alpha`` itself.
     """
-    height = alpha.shape[0]
-    noise_t = torch.from_numpy(np.asarray(noise, np.float32))
-    for top in range(0, height, GATE_BAND_ROWS):
-        rows = slice(top, min(top + GATE_BAND_ROWS, height))
-        band_alpha = alpha[rows]
-        candidates = small_alpha(torch.from_numpy(band_alpha)).numpy()
+    height = alpha.shape[2]
+    noise = noise.to(device=frame.device, dtype=torch.float32)
+    for top in range(0, height, band_rows):
+        bottom = min(top + band_rows, height)
+        band_alpha = alpha[0, 0, top:bottom]
+        candidates = small_alpha(band_alpha)
         if valid is not None:
-            candidates &= np.asarray(valid[rows]) >= 1
-        ys, xs = np.nonzero(candidates)
+            candidates &= valid[0, 0, top:bottom] >= 1
+        ys, xs = torch.nonzero(candidates, as_tuple=True)
         if len(ys) == 0:
             continue
         # The band with a row of context above and below (the image's edge rows repeat beyond it).
-        context = slice(max(rows.start - 1, 0), min(rows.stop + 1, height))
-        band = torch.from_numpy(np.ascontiguousarray(plate[context].transpose(2, 0, 1), np.float32))[None]
-        step = neighbour_step(band)[0]
-        gradient = step[:, torch.from_numpy(ys + (rows.start - context.start)), torch.from_numpy(xs)].T
-        residual = frame[rows][ys, xs] - plate[rows][ys, xs]
-        strength = gate_strength(torch.from_numpy(residual), gradient, noise_t, 1)
-        band_alpha[ys, xs] *= strength.numpy()
+        first, last = max(top - 1, 0), min(bottom + 1, height)
+        step = neighbour_step(plate[:, :, first:last])[0]
+        gradient = step[:, ys + (top - first), xs].T
+        rows = ys + top
+        residual = frame[0][:, rows, xs].T - plate[0][:, rows, xs].T
+        strength = gate_strength(residual, gradient, noise, 1)
+        band_alpha[ys, xs] *= strength
     return alpha
 
 

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from bgmatte.filters import dilate_square, upsample_bilinear
-from bgmatte.priors.resample import resize_area, resize_linear
+from bgmatte.priors.resample import as_nchw, downsample_area
 from bgmatte.refine.guided_filter import guided_filter_coefficients
 from bgmatte.refine.sampling import bilinear_taps, sample_bilinear_points, upsample_bilinear_region
 
@@ -123,15 +123,18 @@ def _band_pixels(band: Tensor, size: tuple[int, int], tile: int) -> tuple[Tensor
         (rows, cols, weight): (N,) int64 coordinates and (N,) float32 band weight in (0, 1].
     """
     height, width = size
-    low = band[0, 0].numpy()
+    low = band[0, 0]
     found = []
     for top in range(0, height, tile):
-        row_first, row_second, _ = bilinear_taps(height, low.shape[0], torch.arange(top, min(top + tile, height)))
+        bottom = min(top + tile, height)
+        # The taps of the tile's first and last rows bound its footprint (index bookkeeping, monotonic).
+        row_first, row_second, _ = bilinear_taps(height, low.shape[0], torch.tensor([top, bottom - 1]))
         for left in range(0, width, tile):
-            col_first, col_second, _ = bilinear_taps(width, low.shape[1], torch.arange(left, min(left + tile, width)))
-            if not low[int(row_first[0]):int(row_second[-1]) + 1, int(col_first[0]):int(col_second[-1]) + 1].any():
+            right = min(left + tile, width)
+            col_first, col_second, _ = bilinear_taps(width, low.shape[1], torch.tensor([left, right - 1]))
+            if not bool(low[int(row_first[0]):int(row_second[1]) + 1, int(col_first[0]):int(col_second[1]) + 1].any()):
                 continue
-            weight = upsample_bilinear_region(band, size, top, left, len(row_first), len(col_first))[0, 0]
+            weight = upsample_bilinear_region(band, size, top, left, bottom - top, right - left)[0, 0]
             ys, xs = torch.nonzero(weight, as_tuple=True)
             found.append((ys + top, xs + left, weight[ys, xs]))
     rows, cols, weights = zip(*found)
@@ -194,55 +197,66 @@ def refine_whole_frame(alpha_low: Tensor, frame: Tensor, plate: Tensor, fg_low: 
     return refined.unsqueeze(1)
 
 
-def _nchw(x: np.ndarray) -> Tensor:
-    """(h, w, 3) array -> (1, 3, h, w) float32 tensor."""
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1), np.float32))[None]
-
-
 def refine_alpha(alpha_low: np.ndarray, frame: np.ndarray, plate: np.ndarray, fg_low: np.ndarray,
                  tile: int = 256) -> np.ndarray:
+    """``refine_band`` of arrays: (h, w) network alpha, (H, W, 3) frame and plate, (h, w, 3) foreground
+    -> (H, W) float32 alpha in [0, 1].
+
+    Raises:
+        ValueError: If the shapes do not match the above.
+    """
+    _check_inputs(alpha_low, frame, plate, fg_low, tile)
+    return refine_band(as_nchw(alpha_low), as_nchw(frame), as_nchw(plate), as_nchw(fg_low), tile=tile)[0, 0].numpy()
+
+
+def refine_band(alpha_low: Tensor, frame: Tensor, plate: Tensor, fg_low: Tensor, frame_low: Tensor | None = None,
+                plate_low: Tensor | None = None, tile: int | None = None) -> Tensor:
     """Upsample the network alpha to full resolution, refining the uncertain band from the plate.
 
     Memory: one full-resolution float32 plane (the result), the band's pixel list, and
     temporaries bounded by ``tile`` and CHUNK_PIXELS, whatever the frame size. Only tiles that
     contain band pixels are visited, and only the band pixels are computed (in chunks); every
     other pixel is the bilinear upsampling of ``alpha_low``. The result does not depend on ``tile``.
+    Everything runs on the inputs' device; the working-size band goes to the CPU only to decide
+    which tiles to visit.
 
     Args:
-        alpha_low: (h, w) network alpha in [0, 1] at the working resolution.
-        frame: (H, W, 3) float32 working linear (ACEScg) frame at full resolution.
-        plate: (H, W, 3) float32 working linear clean plate, registered and gain-matched.
-        fg_low: (h, w, 3) working linear straight (unpremultiplied) network foreground.
-        tile: side of the square tiles, in full-resolution pixels.
+        alpha_low: (1, 1, h, w) network alpha in [0, 1] at the working resolution.
+        frame: (1, 3, H, W) float32 working linear (ACEScg) frame at full resolution.
+        plate: (1, 3, H, W) float32 working linear clean plate, registered and gain-matched.
+        fg_low: (1, 3, h, w) working linear straight (unpremultiplied) network foreground.
+        frame_low, plate_low: the frame and plate area-downsampled to (h, w), when the caller has
+            them (the pipeline's network inputs); else computed here.
+        tile: side of the square tiles, in full-resolution pixels; None: 256 on the CPU (cache-sized
+            temporaries), the whole frame on other devices (one pass, no per-tile syncs).
 
     Returns:
-        (H, W) float32 alpha in [0, 1].
-
-    Raises:
-        ValueError: If the shapes do not match the above.
+        (1, 1, H, W) float32 alpha in [0, 1].
     """
-    _check_inputs(alpha_low, frame, plate, fg_low, tile)
-    alpha_low = np.asarray(alpha_low, np.float32)
-    height, width = frame.shape[:2]
-    alpha = resize_linear(alpha_low, (height, width))
-    band = uncertain_band(torch.from_numpy(alpha_low)[None, None])
+    alpha_low = alpha_low.float()
+    height, width = frame.shape[2], frame.shape[3]
+    low_size = (alpha_low.shape[2], alpha_low.shape[3])
+    tile = (256 if frame.device.type == "cpu" else max(height, width)) if tile is None else tile
+    if tile < 1:
+        raise ValueError(f"tile must be >= 1, got {tile}")
+    alpha = upsample_bilinear(alpha_low, [height, width]) if low_size != (height, width) else alpha_low.clone()
+    band = uncertain_band(alpha_low)
     if not bool(band.any()):
         return alpha
-    low_size = alpha_low.shape
-    guide_low, level = refine_guide(_nchw(resize_area(frame, low_size)), _nchw(resize_area(plate, low_size)))
-    a, b = guided_filter_coefficients(guide_low, torch.from_numpy(alpha_low)[None, None].double(), GUIDE_RADIUS,
-                                      GUIDE_EPS)
-    low = torch.cat([_nchw(fg_low), a[:, 0].float(), b.float()], dim=1)  # (1, 7, h, w), sampled at band pixels
+    frame_low = downsample_area(frame, *low_size) if frame_low is None else frame_low
+    plate_low = downsample_area(plate, *low_size) if plate_low is None else plate_low
+    guide_low, level = refine_guide(frame_low, plate_low)
+    a, b = guided_filter_coefficients(guide_low, alpha_low.double(), GUIDE_RADIUS, GUIDE_EPS)
+    low = torch.cat([fg_low.float(), a[:, 0].float(), b.float()], dim=1)  # (1, 7, h, w), sampled at band pixels
     size = (height, width)
     rows, cols, weight = _band_pixels(band, size, tile)
+    flat = alpha.view(-1)
     for start in range(0, len(rows), CHUNK_PIXELS):
         ys, xs = rows[start:start + CHUNK_PIXELS], cols[start:start + CHUNK_PIXELS]
-        y_np, x_np = ys.numpy(), xs.numpy()
         sampled = sample_bilinear_points(low, size, ys, xs)[0]
-        refined = refined_alpha(torch.from_numpy(alpha[y_np, x_np]), weight[start:start + CHUNK_PIXELS],
-                                torch.from_numpy(np.asarray(frame[y_np, x_np], np.float32)).T,
-                                torch.from_numpy(np.asarray(plate[y_np, x_np], np.float32)).T,
-                                sampled[0:3], sampled[3:6], sampled[6], level, 0)
-        alpha[y_np, x_np] = refined.numpy()
+        index = ys * width + xs
+        refined = refined_alpha(flat[index], weight[start:start + CHUNK_PIXELS], frame[0][:, ys, xs],
+                                plate[0][:, ys, xs], sampled[0:3], sampled[3:6], sampled[6], level, 0)
+        flat[index] = refined
     log.debug("refined %d of %d pixels", len(rows), height * width)
     return alpha
