@@ -9,13 +9,13 @@ import pytest
 
 from bgmatte.cli import main
 from bgmatte.data.bank import open_bank, read_element, read_plate
-from bgmatte.data.elements import KINDS, generate_element
+from bgmatte.data.elements import KINDS, OPT_IN_KINDS, generate_element
 from bgmatte.data.generate import generate_bank
 from bgmatte.data.plates import PHOTO_SOURCES, generate_plate, load_photo
 from bgmatte.errors import InputError
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", KINDS + OPT_IN_KINDS)
 def test_every_element_kind_has_true_fractional_alpha_and_finite_straight_colour(kind: str) -> None:
     rng = np.random.default_rng(7)
     element = generate_element(rng, 128, kind)
@@ -25,6 +25,22 @@ def test_every_element_kind_has_true_fractional_alpha_and_finite_straight_colour
     assert np.any((element.alpha > 0.02) & (element.alpha < 0.98)), "no fractional coverage"
     assert np.isfinite(element.colour).all() and element.colour.min() >= 0.0
     assert np.all(element.colour[element.alpha == 0] == 0), "colour where there is no coverage"
+
+
+def test_films_are_large_sheets_seen_through_almost_everywhere() -> None:
+    """A film covers most of its canvas with coverage well short of opaque on most samples."""
+    films = [generate_element(np.random.default_rng([5, i]), 160, "film") for i in range(16)]
+    covered = [float((f.alpha > 0.02).mean()) for f in films]
+    inside = [float(np.median(f.alpha[f.alpha > 0.02])) for f in films]
+    assert min(covered) > 0.3 and np.median(covered) > 0.6
+    assert np.median(inside) < 0.5 and min(inside) < 0.15, "films should be mostly see-through"
+    assert max(inside) > 0.3, "some films should be dense"
+
+
+def test_a_default_bank_never_draws_an_opt_in_kind(tmp_path: Path) -> None:
+    generate_bank(tmp_path, 4, elements=12, plates=0, photos=False, element_size=48)
+    kinds = {entry.kind for entry in open_bank(tmp_path).elements}
+    assert kinds and not kinds & set(OPT_IN_KINDS)
 
 
 def test_premultiplied_element_is_colour_times_alpha() -> None:
@@ -107,6 +123,24 @@ def test_data_command_writes_a_bank_end_to_end(tmp_path: Path, capsys: pytest.Ca
     assert len(bank.elements) == 2 and len(bank.plates) == 1
     assert bank.recipe["seed"] == 3 and "bgmatte data" in bank.recipe["command"]
     assert "bgmatte data: 3/3" in capsys.readouterr().err
+
+
+def test_data_command_draws_the_kinds_asked_for_and_records_the_bank_weight(tmp_path: Path) -> None:
+    out = tmp_path / "films"
+    assert main(["data", "--out", str(out), "--seed", "5", "--kinds", "film,hair", "--weight", "0.3",
+                 "--elements", "3", "--plates", "0", "--element-size", "48", "--no-photos"]) == 0
+    bank = open_bank(out)
+    assert [entry.kind for entry in bank.elements] == ["film", "hair", "film"]
+    assert bank.weight == 0.3 and bank.recipe["kinds"] == ["film", "hair"]
+    assert "--kinds film,hair --weight 0.3" in bank.recipe["command"]
+
+
+def test_data_command_refuses_an_unknown_kind_naming_the_option(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bank"
+    assert main(["data", "--out", str(out), "--kinds", "film,lava"]) == 2
+    assert "bgmatte: error: --kinds: unknown kind(s) lava" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_data_command_refuses_a_negative_count_before_writing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

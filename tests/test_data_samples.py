@@ -128,6 +128,30 @@ def test_rendered_elements_with_sequence_and_shadow_pair_are_used(tmp_path: Path
     assert all(np.isfinite(s["motion"]).all() and s["alpha"].max() > 0 for s in samples)
 
 
+def test_element_banks_are_drawn_by_their_weight(tmp_path: Path) -> None:
+    from bgmatte.data.compose import _choose_element
+
+    for name, weight in (("usual", 1.0), ("films", 0.25)):
+        generate_bank(tmp_path / name, seed=3, elements=2, plates=1, photos=False, element_size=32, plate_size=32,
+                      kinds=("film",) if name == "films" else (), weight=weight)
+    banks = open_banks([tmp_path / "usual", tmp_path / "films"])
+    rng = np.random.default_rng(0)
+    films = np.mean([_choose_element(banks, rng).kind == "film" for _ in range(2000)])
+    assert abs(films - 0.25 / 1.25) < 0.03
+
+
+def test_a_dark_plate_scene_dims_the_plate_and_not_the_subject(banks: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bgmatte.data.compose as compose
+
+    scenes = {}
+    for chance in (0.0, 1.0):
+        monkeypatch.setattr(compose, "DARK_PLATE_CHANCE", chance)
+        scenes[chance] = draw_scene(banks, np.random.default_rng(4), 64)
+    ratio = scenes[1.0].plate.mean() / scenes[0.0].plate.mean()
+    assert compose.DARK_PLATE_LEVELS[0] <= ratio <= compose.DARK_PLATE_LEVELS[1]
+    assert scenes[1.0].premult.max() > 0
+
+
 def test_banks_without_elements_are_refused(tmp_path: Path) -> None:
     generate_bank(tmp_path, seed=1, elements=0, plates=1, photos=False, plate_size=64)
     with pytest.raises(InputError, match="no elements"):

@@ -69,6 +69,11 @@ class Bank:
     licences: tuple[str, ...]
     """The distinct licence strings of the bank's entries."""
 
+    @property
+    def weight(self) -> float:
+        """The bank's relative chance of giving a training sample its element (recipe ``weight``, default 1)."""
+        return float(self.recipe.get("weight", 1.0))
+
 
 def open_bank(root: Path) -> Bank:
     """Read and check ``root/index.json``.

@@ -1,6 +1,7 @@
 """Generate a training data bank: procedural elements and plates from a seed, plus wheel photos.
 
     bgmatte data --out banks/procedural --seed 1 [--elements 600] [--plates 200] [--no-photos]
+    bgmatte data --out banks/films --seed 5 --kinds film --weight 0.3 --elements 300 --plates 0 --no-photos
     bgmatte data --validation --out val [--seed 1000] [--size 384] [--stills 12] [--sequences 3]
     bgmatte data --validation --photographic --out val_photo [--seed 2000] [--size 320] [--stills 14]
         [--full-stills 7] [--full-size 1920x1080] [--sequences 3] [--sources all|hdri] [--photo-root DIR]
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from bgmatte.data.elements import KINDS, OPT_IN_KINDS
 from bgmatte.data.generate import ELEMENT_SIZE, PLATE_SIZE, catalogue_training_photos, generate_bank
 from bgmatte.data.photo_validation import PHOTO_SEED, SOURCE_SETS, PhotoRecipe, generate_photo_validation
 from bgmatte.data.plates import PHOTO_SOURCES, photo_path
@@ -44,6 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"element canvas side in pixels (default {ELEMENT_SIZE}; training composes at 2x its crop)")
     parser.add_argument("--plate-size", type=int, default=PLATE_SIZE,
                         help=f"procedural plate side in pixels (default {PLATE_SIZE})")
+    parser.add_argument("--kinds", default="", metavar="K1,K2",
+                        help=f"element kinds drawn in turn, among {', '.join(KINDS + OPT_IN_KINDS)} "
+                             "(default: the usual mix, which has no film)")
+    parser.add_argument("--weight", type=float, default=1.0,
+                        help="the bank's relative chance of giving a training sample its element "
+                             "(default 1: as often as any other element bank)")
     parser.add_argument("--no-photos", action="store_true", help="leave out the wheel photos")
     parser.add_argument("--catalogue-photos", action="store_true",
                         help="also the training split of the photo catalogue (Debian wallpaper photographs "
@@ -160,6 +168,12 @@ def run(args: argparse.Namespace) -> int:
     for name in ("element_size", "plate_size"):
         if getattr(args, name) < 32:
             raise InputError(f"--{name.replace('_', '-')}", "must be at least 32 pixels")
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in KINDS + OPT_IN_KINDS]
+    if unknown:
+        raise InputError("--kinds", f"unknown kind(s) {', '.join(unknown)}; choose from {', '.join(KINDS + OPT_IN_KINDS)}")
+    if not args.weight > 0:
+        raise InputError("--weight", "must be more than 0")
     if args.out.exists() and not args.out.is_dir():
         raise InputError(args.out, "exists and is not a folder")
     if not args.no_photos:
@@ -169,12 +183,14 @@ def run(args: argparse.Namespace) -> int:
     command = shlex.join(["bgmatte", "data", "--out", str(args.out), "--seed", str(args.seed),
                           "--elements", str(args.elements), "--plates", str(args.plates),
                           "--element-size", str(args.element_size), "--plate-size", str(args.plate_size)]
-                         + ["--no-photos"] * args.no_photos + ["--catalogue-photos"] * args.catalogue_photos)
+                         + ["--no-photos"] * args.no_photos + ["--catalogue-photos"] * args.catalogue_photos
+                         + (["--kinds", ",".join(kinds)] if kinds else [])
+                         + (["--weight", str(args.weight)] if args.weight != 1.0 else []))
     total = args.elements + args.plates + (0 if args.no_photos else len(PHOTO_SOURCES)) + extra
     with tqdm(total=total, unit="file", file=sys.stderr, mininterval=1.0, disable=None) as bar:
         index = generate_bank(args.out, args.seed, args.elements, args.plates, photos=not args.no_photos,
                               element_size=args.element_size, plate_size=args.plate_size,
                               progress=_progress_printer(bar, total), command=command,
-                              catalogue=args.catalogue_photos)
+                              catalogue=args.catalogue_photos, kinds=kinds, weight=args.weight)
     print(f"wrote {index}")
     return 0

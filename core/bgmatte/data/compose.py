@@ -89,9 +89,17 @@ def training_sample(banks: list[Bank], seed: int, index: int, crop: int) -> dict
     return network_sample(downsample_scene(scene, crop), rng)
 
 
+DARK_PLATE_CHANCE = 0.12
+DARK_PLATE_LEVELS = (0.03, 0.3)
+"""A share of scenes has a lit subject before a background 3-30x darker (a stage, a night exterior):
+the plate dims, the element does not, so a bright veil over it must not read as opaque."""
+
+
 def draw_scene(banks: list[Bank], rng: np.random.Generator, size: int) -> Scene:
     """One or two bank elements moving over a bank plate: key frame size x size, neighbours size/2."""
     plate = _plate_crop(rng, _choose_plate(banks, rng), size)
+    if rng.uniform() < DARK_PLATE_CHANCE:
+        plate = plate * np.float32(np.exp(rng.uniform(*np.log(DARK_PLATE_LEVELS))))
     small = size // SUPERSAMPLE
     still = rng.uniform() < 0.3
     layers = [_element_layer(rng, _choose_element(banks, rng), size, still, plate, banks)
@@ -180,9 +188,13 @@ def network_sample(scene: Scene, rng: np.random.Generator) -> dict[str, np.ndarr
 
 
 def _choose_element(banks: list[Bank], rng: np.random.Generator) -> ElementEntry:
-    """A bank with elements at random (equal chance per bank), then one of its elements."""
+    """A bank with elements at random (chance by bank weight, equal by default), then one of its elements."""
     candidates = [bank for bank in banks if bank.elements]
-    bank = candidates[rng.integers(len(candidates))]
+    weights = np.array([bank.weight for bank in candidates])
+    if np.all(weights == weights[0]):
+        bank = candidates[rng.integers(len(candidates))]
+    else:
+        bank = candidates[rng.choice(len(candidates), p=weights / weights.sum())]
     return bank.elements[rng.integers(len(bank.elements))]
 
 

@@ -3,8 +3,8 @@
 Each generator draws one element from a ``numpy.random.Generator``: a body silhouette (person-like
 figure, noise blob or polygon) with soft or hard edges and holes, plus what makes matting hard:
 hair strands and fur fringes drawn 4x supersampled (so strands thinner than a pixel get fractional
-coverage), semi-transparent glass with bright rims and highlights, fabric meshes, smoke, and
-motion or defocus blur applied to the premultiplied element. Colour is straight (unpremultiplied)
+coverage), semi-transparent glass with bright rims and highlights, fabric meshes, smoke, large
+draped films and veils, and motion or defocus blur applied to the premultiplied element. Colour is straight (unpremultiplied)
 scene-linear ACEScg; alpha is coverage in [0, 1].
 """
 from __future__ import annotations
@@ -21,8 +21,11 @@ from bgmatte.priors.resample import resize_area
 SUPERSAMPLE = 4
 
 KINDS = ("hair", "fur", "strands", "glass", "fabric", "smoke", "solid")
-# Relative frequency of each kind in a bank; hair and fur dominate because real subjects have them.
+# Relative frequency of each kind in a default bank; hair and fur dominate because real subjects have them.
 KIND_WEIGHTS = (0.28, 0.18, 0.1, 0.1, 0.1, 0.06, 0.18)
+OPT_IN_KINDS = ("film",)
+"""Kinds drawn only into banks that ask for them (`bgmatte data --kinds film`), so that a default
+bank stays what its seed made."""
 
 _HAIR_COLOURS = np.array([
     [0.008, 0.006, 0.005], [0.04, 0.022, 0.012], [0.09, 0.05, 0.025], [0.45, 0.32, 0.15],
@@ -50,11 +53,12 @@ class Element:
 
 
 def generate_element(rng: np.random.Generator, size: int, kind: str | None = None) -> Element:
-    """Draw one element of ``kind`` (random by KIND_WEIGHTS when None) on a size x size canvas."""
+    """Draw one element of ``kind`` (KINDS or OPT_IN_KINDS; random by KIND_WEIGHTS when None) on a
+    size x size canvas."""
     if kind is None:
         kind = str(rng.choice(KINDS, p=np.array(KIND_WEIGHTS) / sum(KIND_WEIGHTS)))
     makers = {"hair": _hair, "fur": _fur, "strands": _strands, "glass": _glass, "fabric": _fabric,
-              "smoke": _smoke, "solid": _solid}
+              "smoke": _smoke, "solid": _solid, "film": _film}
     premult, alpha = makers[kind](rng, size)
     premult, alpha = _post_blur(rng, premult, alpha)
     if rng.uniform() < 0.08:
@@ -310,6 +314,54 @@ def _smoke(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]
     alpha = smoothstep((density - rng.uniform(0.05, 0.3)) * rng.uniform(2.0, 6.0)) * rng.uniform(0.3, 1.0)
     colour = random_colour(rng, saturation=rng.uniform(0.0, 0.3)) * (0.7 + 0.6 * fractal_noise(rng, (size, size), 4, 4))[..., None]
     return colour * alpha[..., None], alpha
+
+
+def _film(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A large draped sheet (veil, gauze, plastic film, thin fabric) whose coverage is physical.
+
+    One layer transmits ``1 - a`` at normal incidence; tilted by the drape it transmits
+    ``(1 - a) ** (1 / cos)``, and where the sheet folds over itself two layers multiply. Veils carry
+    a weave finer than a pixel or two; films are smooth and reflect the light as streaks brighter
+    than 1. The sheet covers most of the canvas, so a shot can be seen through it almost everywhere.
+    """
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    corners = np.array([[0, 0], [size, 0], [size, size], [0, size]], np.float32)
+    inset = corners + rng.uniform(-0.35, 0.25, (4, 2)).astype(np.float32) * size * np.sign(size / 2 - corners)
+    mask = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(mask, [inset.astype(np.int32)], 1)
+    if rng.uniform() < 0.3:
+        mask &= _blob_mask(rng, size).astype(np.uint8) | (rng.uniform() < 0.5)
+    mask = mask > 0
+    if not mask.any():
+        mask[size // 8: 7 * size // 8, size // 8: 7 * size // 8] = True
+    height = np.zeros((size, size), np.float32)
+    for _ in range(int(rng.integers(1, 5))):
+        angle = rng.uniform(0, np.pi)
+        warp = (fractal_noise(rng, (size, size), 3, 2) - 0.5) * rng.uniform(0.0, 0.4) * size
+        period = size * rng.uniform(0.05, 0.5)
+        phase = (xx * np.cos(angle) + yy * np.sin(angle) + warp) / period
+        height += period * rng.uniform(0.01, 0.15) * np.sin(2 * np.pi * phase)
+    height += size * rng.uniform(0.0, 0.05) * fractal_noise(rng, (size, size), 4, 3)
+    gy, gx = np.gradient(height)
+    cos = 1.0 / np.sqrt(1.0 + gx * gx + gy * gy)
+    opacity = float(np.exp(rng.uniform(np.log(0.04), np.log(0.75))))
+    veil = rng.uniform() < 0.5
+    if veil:
+        weave = _threads((xx * rng.uniform(0.8, 1.2) + height) / rng.uniform(1.2, 4.0), rng.uniform(0.3, 0.9), 0.5)
+        opacity = np.clip(opacity * (0.6 + 0.8 * weave), 0.0, 0.95)
+    layers = 1.0 + (rng.uniform() < 0.4) * (fractal_noise(rng, (size, size), 3, 2) > rng.uniform(0.55, 0.75))
+    alpha = (1.0 - (1.0 - opacity) ** (layers / cos)) * _soft_alpha(rng, mask)
+    if rng.uniform() < 0.4:
+        hem = np.clip(1.0 - _signed_distance(mask) / rng.uniform(1.5, 6.0), 0.0, 1.0) * mask
+        alpha = np.maximum(alpha, hem * rng.uniform(0.5, 1.0))
+    tint = random_colour(rng, saturation=rng.uniform(0.0, 0.6)) * rng.uniform(0.1, 1.2)
+    colour = tint * (0.75 + 0.5 * fractal_noise(rng, (size, size), 3, 3))[..., None]
+    premult = colour * alpha[..., None]
+    if not veil:
+        light = np.array([np.cos(a := rng.uniform(0, 2 * np.pi)), np.sin(a)], np.float32)
+        facing = np.clip((gx * light[0] + gy * light[1]) * cos, 0.0, 1.0) ** rng.uniform(4.0, 30.0)
+        premult = premult + rng.uniform(0.5, 6.0) * facing[..., None] * (alpha[..., None] > 0)
+    return premult.astype(np.float32), alpha.astype(np.float32)
 
 
 def _post_blur(rng: np.random.Generator, premult: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -48,7 +48,8 @@ def catalogue_training_photos() -> list[tuple[CatalogueImage, Path]]:
 
 def generate_bank(out: Path, seed: int, elements: int, plates: int, photos: bool = True,
                   element_size: int = ELEMENT_SIZE, plate_size: int = PLATE_SIZE,
-                  progress: Progress | None = None, command: str = "", catalogue: bool = False) -> Path:
+                  progress: Progress | None = None, command: str = "", catalogue: bool = False,
+                  kinds: tuple[str, ...] = (), weight: float = 1.0) -> Path:
     """Write a bank of procedural elements and plates (and wheel photos) to ``out``.
 
     Args:
@@ -59,6 +60,10 @@ def generate_bank(out: Path, seed: int, elements: int, plates: int, photos: bool
         photos: Also convert the wheel photos (PHOTO_SOURCES) into plates.
         catalogue: Also convert the training split of ``bgmatte.data.photo_catalogue`` (Debian
             wallpaper photographs, five bpy HDRIs) into plates, longest side <= CATALOGUE_PLATE_SIZE.
+        kinds: Element kinds to draw in turn (element i is ``kinds[i % len(kinds)]``); empty = the
+            default mix (`elements.KIND_WEIGHTS`).
+        weight: The bank's relative chance of giving a training sample its element (1 = as often as
+            any other element bank), kept in the recipe.
         element_size: Side of the square element canvas in pixels (~2x the training crop).
         plate_size: Side of the square procedural plates in pixels.
         progress: Optional progress callback.
@@ -72,7 +77,8 @@ def generate_bank(out: Path, seed: int, elements: int, plates: int, photos: bool
     done = 0
     element_entries: list[dict[str, Any]] = []
     for index in range(elements):
-        element = generate_element(item_rng(seed, 0, index), element_size)
+        element = generate_element(item_rng(seed, 0, index), element_size,
+                                   kinds[index % len(kinds)] if kinds else None)
         name = f"{element.kind}_{index:06d}"
         write_exr(out / "elements" / f"{name}.exr", element.premultiplied(), ("R", "G", "B", "A"))
         element_entries.append({"id": name, "file": f"elements/{name}.exr", "kind": element.kind,
@@ -117,7 +123,12 @@ def generate_bank(out: Path, seed: int, elements: int, plates: int, photos: bool
         if progress:
             progress(done, total, name)
     recipe = {"generator": "bgmatte data", "seed": seed, "elements": elements, "plates": plates,
-              "photos": photos, "catalogue": catalogue, "element_size": element_size, "plate_size": plate_size, "command": command}
+              "photos": photos, "catalogue": catalogue, "element_size": element_size, "plate_size": plate_size,
+              "command": command}
+    if kinds:
+        recipe["kinds"] = list(kinds)
+    if weight != 1.0:
+        recipe["weight"] = weight
     path = write_index(out, recipe, element_entries, plate_entries)
     log.info("bank written: %s (%d elements, %d plates)", out, len(element_entries), len(plate_entries))
     return path
