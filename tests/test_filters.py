@@ -60,6 +60,17 @@ def test_statistics_match_numpy_median_and_python_round():
                                                                                    (0.5, 1.5, 2.5, -0.5, 2.6)]
 
 
+@pytest.mark.parametrize("count", [1, 2, 7, 1000, 1001])
+def test_quantile_by_selection_equals_torch_quantile(count):
+    rng = np.random.default_rng(count)
+    spread = torch.from_numpy(rng.normal(size=count))
+    repeats = torch.from_numpy(rng.integers(0, 4, size=count).astype(np.float64))  # ties at every rank
+    for values in (spread, repeats):
+        for q in (0.0, 0.01, 0.25, 0.5, 0.73, 0.999, 1.0):
+            assert float(filters.quantile(values, q)) == pytest.approx(float(torch.quantile(values, q)), rel=1e-14,
+                                                                       abs=1e-15)
+
+
 def test_the_traced_guided_filter_works_at_sizes_other_than_its_trace():
     from bgmatte.refine.guided_filter import guided_filter_coefficients
 

@@ -427,7 +427,7 @@ def matte_tensors(model: torch.nn.Module, inputs: FrameTensors, layers: tuple[st
         result["fg"] = _scaled(straight_tensor(premult, alpha, fg_net), 1.0 / k)
     if "shadow" in layers:
         result["shadow"] = shadow_tensor(frame, plate, alpha, noise)
-    result["premult"] = _scaled(premult, 1.0 / k)
+    result["premult"] = premult if k == 1.0 else premult.mul_(1.0 / k)  # in place: a 4K frame holds no second copy
     _synchronize(device)
     timings["output"] = time.perf_counter() - t0
     return result, timings

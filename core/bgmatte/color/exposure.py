@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from bgmatte.color.encoding import luminance
+from bgmatte.filters import quantile
 from bgmatte.priors.resample import as_nchw, downsample_area, resample, working_shape
 
 EXPOSURE_REFERENCE = 0.14
@@ -59,8 +60,8 @@ def plate_level(plate: Tensor, usable: Tensor, floor_quantile: float = EXPOSURE_
     values = grey[keep]
     if values.numel() == 0:
         return 0.0
-    median = float(torch.quantile(values, 0.5))
-    floor = float(torch.quantile(values, floor_quantile)) * floor_fraction
+    median = float(quantile(values, 0.5))
+    floor = float(quantile(values, floor_quantile)) * floor_fraction
     return max(median, floor)
 
 

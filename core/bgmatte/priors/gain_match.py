@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from bgmatte.filters import quantile
 from bgmatte.priors.resample import as_array, as_nchw, downsample_area, resample, working_shape
 
 logger = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ def estimate_gain(frame: Tensor, plate: Tensor, usable: Tensor, max_gain: float 
     candidates = plate.sum(dim=1)[usable > 0]
     if candidates.numel() < min_pixels:
         return ones, 0.0
-    bright = float(torch.quantile(candidates, bright_quantile))
+    bright = float(quantile(candidates, bright_quantile))
     if not bright > 0.0:
         return ones, 0.0
     floor = dynamic_range * bright

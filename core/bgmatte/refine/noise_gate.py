@@ -56,18 +56,20 @@ def small_alpha(alpha: Tensor, gate_alpha: float = GATE_ALPHA) -> Tensor:
 def neighbour_step(plate: Tensor) -> Tensor:
     """The largest step from each pixel to one of its 8 neighbours, per channel: (B, C, H, W) -> same.
 
-    Pixels beyond the border repeat the edge (they add no step). One torch function for the core
+    Pixels beyond the border repeat the edge (they add no step). Each of the 4 directions' absolute
+    differences is computed once and given to both pixels it joins. One torch function for the core
     (on bands of rows with a row of context) and the exported graph (the whole frame).
     """
     height, width = plate.shape[2], plate.shape[3]
-    padded = torch.cat([plate[:, :, :, :1], plate, plate[:, :, :, -1:]], dim=3)
-    padded = torch.cat([padded[:, :, :1], padded, padded[:, :, -1:]], dim=2)
     step = torch.zeros_like(plate)
-    for dy in range(-1, 2):
-        for dx in range(-1, 2):
-            if dy != 0 or dx != 0:
-                neighbour = padded[:, :, 1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
-                step = torch.max(step, torch.abs(neighbour - plate))
+    for dy, dx in ((0, 1), (1, -1), (1, 0), (1, 1)):
+        left, right = max(0, -dx), max(0, dx)  # columns the pixel (first) and its neighbour (second) lack
+        first = plate[:, :, 0:height - dy, left:width - right]
+        second = plate[:, :, dy:height, right:width - left]
+        difference = torch.abs(second - first)
+        step[:, :, 0:height - dy, left:width - right] = torch.max(step[:, :, 0:height - dy, left:width - right],
+                                                                  difference)
+        step[:, :, dy:height, right:width - left] = torch.max(step[:, :, dy:height, right:width - left], difference)
     return step
 
 
@@ -84,8 +86,9 @@ def gate_alpha(alpha: Tensor, frame: Tensor, plate: Tensor, noise: Tensor, valid
                band_rows: int = GATE_BAND_ROWS) -> Tensor:
     """Scale every alpha in (0, GATE_ALPHA) by its ``gate_strength``, in place (full resolution).
 
-    Only the candidate pixels are read, in bands of rows, so time and memory stay small at 4K.
-    Every step runs on the inputs' device.
+    The work goes in bands of rows (bands without a candidate skipped), so temporaries stay small
+    at 4K; a band is computed whole, like the exported graph's frame (`gate_whole_frame`), since
+    most of a frame's background holds candidates. Every step runs on the inputs' device.
 
     Args:
         alpha: (1, 1, H, W) float32 alpha, modified in place.
@@ -101,21 +104,17 @@ def gate_alpha(alpha: Tensor, frame: Tensor, plate: Tensor, noise: Tensor, valid
     noise = noise.to(device=frame.device, dtype=torch.float32)
     for top in range(0, height, band_rows):
         bottom = min(top + band_rows, height)
-        band_alpha = alpha[0, 0, top:bottom]
+        band_alpha = alpha[:, :, top:bottom]
         candidates = small_alpha(band_alpha)
         if valid is not None:
-            candidates &= valid[0, 0, top:bottom] >= 1
-        ys, xs = torch.nonzero(candidates, as_tuple=True)
-        if len(ys) == 0:
+            candidates &= valid[:, :, top:bottom] >= 1
+        if not bool(candidates.any()):
             continue
-        # The band with a row of context above and below (the image's edge rows repeat beyond it).
+        # The band's steps with a row of context above and below (the image's edge rows repeat beyond it).
         first, last = max(top - 1, 0), min(bottom + 1, height)
-        step = neighbour_step(plate[:, :, first:last])[0]
-        gradient = step[:, ys + (top - first), xs].T
-        rows = ys + top
-        residual = frame[0][:, rows, xs].T - plate[0][:, rows, xs].T
-        strength = gate_strength(residual, gradient, noise, 1)
-        band_alpha[ys, xs] *= strength
+        step = neighbour_step(plate[:, :, first:last])[:, :, top - first:bottom - first]
+        strength = gate_strength(frame[:, :, top:bottom] - plate[:, :, top:bottom], step, noise, 1)
+        band_alpha.copy_(torch.where(candidates, band_alpha * strength.unsqueeze(1), band_alpha))
     return alpha
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from bgmatte.filters import dilate_square, upsample_bilinear
+from bgmatte.filters import dilate_square, quantile, upsample_bilinear
 from bgmatte.priors.resample import as_nchw, downsample_area
 from bgmatte.refine.guided_filter import guided_filter_coefficients
 from bgmatte.refine.sampling import bilinear_taps, sample_bilinear_points, upsample_bilinear_region
@@ -61,7 +61,7 @@ def frame_level(frame_low: Tensor, min_level: float = MIN_LEVEL, clip: float = L
         frame_low: the working linear frame at the working size, any shape (all values count).
     """
     values = frame_low.reshape(-1).to(torch.float64)
-    median = float(torch.quantile(values, 0.5))
+    median = float(quantile(values, 0.5))
     if median > 0.0:
         values = values.clamp(max=clip * median)
     return max(float(values.mean()), min_level)
@@ -251,12 +251,14 @@ def refine_band(alpha_low: Tensor, frame: Tensor, plate: Tensor, fg_low: Tensor,
     size = (height, width)
     rows, cols, weight = _band_pixels(band, size, tile)
     flat = alpha.view(-1)
+    frame_pixels, plate_pixels = frame[0].reshape(3, -1), plate[0].reshape(3, -1)
     for start in range(0, len(rows), CHUNK_PIXELS):
         ys, xs = rows[start:start + CHUNK_PIXELS], cols[start:start + CHUNK_PIXELS]
         sampled = sample_bilinear_points(low, size, ys, xs)[0]
         index = ys * width + xs
-        refined = refined_alpha(flat[index], weight[start:start + CHUNK_PIXELS], frame[0][:, ys, xs],
-                                plate[0][:, ys, xs], sampled[0:3], sampled[3:6], sampled[6], level, 0)
-        flat[index] = refined
+        refined = refined_alpha(flat.index_select(0, index), weight[start:start + CHUNK_PIXELS],
+                                frame_pixels.index_select(1, index), plate_pixels.index_select(1, index),
+                                sampled[0:3], sampled[3:6], sampled[6], level, 0)
+        flat.index_copy_(0, index, refined)
     log.debug("refined %d of %d pixels", len(rows), height * width)
     return alpha
