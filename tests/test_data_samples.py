@@ -152,22 +152,6 @@ def test_a_dark_plate_scene_dims_the_plate_and_not_the_subject(banks: list, monk
     assert scenes[1.0].premult.max() > 0
 
 
-def test_a_camouflaged_element_takes_its_colour_from_the_plate_and_keeps_its_alpha() -> None:
-    from bgmatte.data.compose import _camouflage
-
-    yy, xx = np.mgrid[0:64, 0:64]
-    plate = np.dstack([xx / 64.0, yy / 64.0, np.full((64, 64), 0.3)]).astype(np.float32)
-    alpha = (np.hypot(yy - 32, xx - 32) < 20).astype(np.float32)
-    rgba = np.dstack([alpha[..., None] * np.array([0.9, 0.05, 0.6], np.float32), alpha])
-    for seed in range(6):
-        out = _camouflage(np.random.default_rng(seed))(rgba, plate)
-        np.testing.assert_array_equal(out[..., 3], alpha)
-        inside = alpha > 0
-        to_plate = np.abs(out[..., :3] - plate)[inside].mean()
-        to_own = np.abs(out[..., :3] - rgba[..., :3])[inside].mean()
-        assert to_plate < to_own, f"seed {seed}: the colour should come from the plate"
-
-
 def test_banks_without_elements_are_refused(tmp_path: Path) -> None:
     generate_bank(tmp_path, seed=1, elements=0, plates=1, photos=False, plate_size=64)
     with pytest.raises(InputError, match="no elements"):

@@ -269,10 +269,7 @@ def _element_layer(rng: np.random.Generator, entry: ElementEntry, size: int, sti
     texture = _photo_texture(rng, banks, (height, width))
     shadow = _shadow_maker(rng, entry, placement, (height, width))
     coloured = _dress(key, colour, texture)
-    camouflage = _camouflage(rng) if rng.uniform() < CAMOUFLAGE_CHANCE else None
     key_rgba = _warp(coloured, placement, (height, width), size)
-    if camouflage:
-        key_rgba = camouflage(key_rgba, plate)
     key_layer = (key_rgba[..., :3], np.clip(key_rgba[..., 3], 0.0, 1.0), shadow(key_rgba[..., 3], 1.0))
     small = size // SUPERSAMPLE
     factor = small / size
@@ -286,8 +283,6 @@ def _element_layer(rng: np.random.Generator, entry: ElementEntry, size: int, sti
         moved = _Placement(placement.scale * factor, placement.angle + spin * offset, placement.flip,
                            (placement.centre + velocity * offset) * factor)
         rgba = _warp(source, moved, (height, width), small)
-        if camouflage:
-            rgba = camouflage(rgba, resize_area(plate, (small, small)))
         premults.append(rgba[..., :3])
         alphas.append(np.clip(rgba[..., 3], 0.0, 1.0))
         shadows.append(shadow(rgba[..., 3], factor))
@@ -350,34 +345,6 @@ def _photo_texture(rng: np.random.Generator, banks: list[Bank], shape: tuple[int
     crop = _plate_crop(rng, read_plate(photos[rng.integers(len(photos))].path), max(shape))[:shape[0], :shape[1]]
     texture = np.maximum(crop, 0.0) / max(float(crop.mean()), 1e-6)
     return np.minimum(texture ** rng.uniform(0.5, 1.2), 20.0).astype(np.float32)
-
-
-CAMOUFLAGE_CHANCE = 0.1
-"""Share of elements coloured by the set around them (`_camouflage`)."""
-
-
-def _camouflage(rng: np.random.Generator) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """A recolouring (premultiplied canvas rgba, plate at that size) -> rgba that takes the element's
-    colour from the plate: a white shirt on a white wall, brown on wood (the plate under the element),
-    or chrome reflecting the set (a mirrored, shifted piece of it), blurred and blended with the
-    element's own colour, so that a plate difference sees little and shape must tell."""
-    mirrored = rng.uniform() < 0.5
-    shift = rng.uniform(-0.15, 0.15, 2) if mirrored else np.zeros(2)
-    blur = float(np.exp(rng.uniform(np.log(0.002), np.log(0.04))))
-    weight = rng.uniform(0.6, 1.0)
-    gain = np.exp(rng.normal(0.0, 0.12, 3)).astype(np.float32)
-
-    def apply(rgba: np.ndarray, plate: np.ndarray) -> np.ndarray:
-        n = plate.shape[0]
-        source = plate[::-1] if mirrored else plate
-        source = np.roll(source, (int(shift[0] * n), int(shift[1] * n)), axis=(0, 1))
-        source = cv2.GaussianBlur(np.ascontiguousarray(source), (0, 0), max(0.3, blur * n)) * gain
-        alpha = rgba[..., 3:]
-        straight = rgba[..., :3] / np.maximum(alpha, 1e-4)
-        colour = (1.0 - weight) * straight + weight * source
-        return np.concatenate([colour * alpha, alpha], axis=2).astype(np.float32)
-
-    return apply
 
 
 def _dress(rgba: np.ndarray, matrix: np.ndarray, texture: np.ndarray | None) -> np.ndarray:
