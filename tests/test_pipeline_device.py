@@ -60,7 +60,7 @@ def test_the_device_audit_sees_every_stage_and_flags_cpu_pixels(monkeypatch):
     assert audit.calls > 200 and audit.devices == {"cpu"}
     # On the CPU every map is a CPU tensor: on a GPU the same list must be empty (tests/test_pipeline_cuda.py).
     assert len(audit.cpu_pixels) > 50
-    assert len(calls) == 2  # OpenCV labelled the prior's mask twice, inside the paused section
+    assert len(calls) == 1  # OpenCV labelled the prior's mask once, inside the paused section
     assert set(result) >= {"alpha", "premult", "fg", "shadow", "gain", "noise_floor"}
 
 

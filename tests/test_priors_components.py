@@ -1,4 +1,4 @@
-"""The prior's clean-up: specks dropped, enclosed holes filled, whichever labelling found the regions."""
+"""The prior's clean-up: specks dropped, whichever labelling found the regions."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +9,7 @@ import torch
 
 from bgmatte.color.encoding import encode_for_network
 from bgmatte.priors import gain_match, resample, segmentation
-from bgmatte.priors.components import component_labels, fill_holes, opencv_labels, remove_specks
+from bgmatte.priors.components import component_labels, opencv_labels, remove_specks
 from conftest import read_exr
 
 SHOT = Path(__file__).resolve().parents[1] / "samples" / "shot"
@@ -25,21 +25,19 @@ def regions(labels: torch.Tensor) -> set[frozenset[int]]:
 
 
 @pytest.mark.parametrize("labelling", LABELLINGS, ids=str)
-def test_a_region_joined_only_at_a_corner_is_one_region_with_diagonals_and_two_without(labelling):
+def test_a_region_joined_only_at_a_corner_is_one_region(labelling):
     mask = torch.zeros(6, 6, dtype=torch.bool)
     mask[1:3, 1:3] = True
     mask[3:5, 3:5] = True  # touches the first block at one corner only
-    label = LABELLINGS[labelling]
-    assert len(regions(label(mask, True))) == 1
-    assert len(regions(label(mask, False))) == 2
-    assert int(label(mask, True)[0, 0]) == 0  # 0 outside the mask
+    labels = LABELLINGS[labelling](mask)
+    assert len(regions(labels)) == 1
+    assert int(labels[0, 0]) == 0  # 0 outside the mask
 
 
 @pytest.mark.parametrize("density", [0.05, 0.3, 0.5, 0.7])
-@pytest.mark.parametrize("diagonal", [True, False])
-def test_both_labellings_find_the_same_regions(density, diagonal):
+def test_both_labellings_find_the_same_regions(density):
     mask = torch.from_numpy(np.random.default_rng(4).random((60, 80)) < density)
-    assert regions(opencv_labels(mask, diagonal)) == regions(LABELLINGS["torchscript"](mask, diagonal))
+    assert regions(opencv_labels(mask)) == regions(LABELLINGS["torchscript"](mask))
 
 
 @pytest.mark.parametrize("labelling", LABELLINGS, ids=str)
@@ -49,23 +47,10 @@ def test_specks_under_the_share_go_and_larger_regions_stay(labelling):
     subject[20:24, 20:24] = True  # 16 px: dropped
     subject[30:33, 40:43] = True  # 9 px ...
     subject[33:36, 43:46] = True  # ... + 9 px joined at a corner: 18 px, dropped
-    kept = remove_specks(subject, LABELLINGS[labelling](subject, True), 0.01)
+    kept = remove_specks(subject, LABELLINGS[labelling](subject), 0.01)
     expected = torch.zeros_like(subject)
     expected[2:7, 2:7] = True
     assert torch.equal(kept, expected)
-
-
-@pytest.mark.parametrize("labelling", LABELLINGS, ids=str)
-def test_only_small_holes_that_touch_no_border_are_filled(labelling):
-    subject = torch.zeros(40, 50, dtype=torch.bool)
-    subject[5:35, 5:45] = True
-    subject[10:13, 10:13] = False  # 9 px enclosed: filled
-    subject[15:30, 20:40] = False  # 300 px enclosed: the plate seen through, kept
-    subject[0:8, 30:33] = False  # open to the border: kept
-    filled = fill_holes(subject, LABELLINGS[labelling](~subject, False), 0.01)
-    expected = subject.clone()
-    expected[10:13, 10:13] = True
-    assert torch.equal(filled, expected)
 
 
 def test_the_scripted_prior_is_the_cores_prior_on_the_sample_shot():

@@ -178,3 +178,17 @@ def test_soft_segmentation_of_a_frame_filled_by_its_subject_is_subject_everywher
     prior = soft_segmentation(encode_for_network(noisy(frame, 93)), encode_for_network(noisy(plate, 94)))
 
     assert (prior > 0.5).mean() > 0.95
+
+
+def test_soft_segmentation_leaves_the_plate_seen_between_strands_as_background():
+    # A ring of subject around a gap of about 1 % of the frame: the gap is plate, and the prior
+    # must not close it (a filled gap is where the network painted fog between sparse strands).
+    clean = textured_plate(100)
+    ring = disc(SIZE, (128, 128), 45) & ~disc(SIZE, (128, 128), 15)
+    frame = clean.copy()
+    frame[ring] = np.float32([0.9, 0.45, 0.3])
+
+    prior = soft_segmentation(encode_for_network(noisy(frame, 101, 0.01)), encode_for_network(noisy(clean, 102, 0.01)))
+
+    assert prior[disc(SIZE, (128, 128), 38) & ~disc(SIZE, (128, 128), 28)].min() > 0.5
+    assert prior[disc(SIZE, (128, 128), 4)].max() < 0.1

@@ -1,21 +1,23 @@
-"""Connected regions of the prior's subject mask: specks dropped, enclosed holes filled.
+"""Connected regions of the prior's subject mask: specks dropped.
 
-``remove_specks`` drops 8-connected subject regions smaller than a share of the image and
-``fill_holes`` makes subject of the 4-connected background regions that touch no border and are
-no larger than a share of it; both are torch functions of the mask and a labelling of its regions,
-for the core and the exported graph. Labelling is the one step with two implementations of one
-function: the regions of a binary mask are defined by the mask alone, and any labelling that gives
-each region its own positive label (0 outside the mask) makes the two functions give the same
-pixels. The core labels with OpenCV (``opencv_labels``, milliseconds at the working size); the graph
-cannot call OpenCV and labels by propagation (``component_labels``: every pixel starts with its own
-index and takes the largest label along its row and column runs, and its diagonal neighbours, then
-the label of the pixel its label names, until nothing changes), which needs tens of rounds on thin
-strands and costs seconds on the CPU at 768 px: too slow for the core. On CUDA the core still labels
-with OpenCV: the working-size mask (768 x 432 bytes) goes to the CPU and its int32 labels come back
-(about a millisecond in all over PCIe, estimated: not measured here, no GPU), where propagation
-would run tens of rounds, each ending in a device-to-host sync (its convergence test); and the
-labels are the CPU run's exactly. Labelling
-is integer bookkeeping of a bool mask, not pixel maths: every pixel computed from it stays on the device.
+``remove_specks`` drops 8-connected subject regions smaller than a share of the image; a torch
+function of the mask and a labelling of its regions, for the core and the exported graph.
+Enclosed background regions are left as they are: filling them (up to 2 % of the image, as the
+prior did until 2026-12-03) closed the gaps between sparse strands, and the network filled them
+with fog (the photographic close-ups; see the README's known limits).
+Labelling is the one step with two implementations of one function: the regions of a binary mask
+are defined by the mask alone, and any labelling that gives each region its own positive label (0
+outside the mask) makes ``remove_specks`` give the same pixels. The core labels with OpenCV
+(``opencv_labels``, milliseconds at the working size); the graph cannot call OpenCV and labels by
+propagation (``component_labels``: every pixel starts with its own index and takes the largest
+label along its row and column runs, and its diagonal neighbours, then the label of the pixel its
+label names, until nothing changes), which needs tens of rounds on thin strands and costs seconds
+on the CPU at 768 px: too slow for the core. On CUDA the core still labels with OpenCV: the
+working-size mask (768 x 432 bytes) goes to the CPU and its int32 labels come back (about a
+millisecond in all over PCIe, estimated: not measured here, no GPU), where propagation would run
+tens of rounds, each ending in a device-to-host sync (its convergence test); and the labels are the
+CPU run's exactly. Labelling is integer bookkeeping of a bool mask, not pixel maths: every pixel
+computed from it stays on the device.
 """
 from __future__ import annotations
 
@@ -28,7 +30,6 @@ from torch import Tensor
 from torch.nn import functional as F
 
 SPECK_AREA_FRACTION = 0.0005  # subject regions smaller than this share of the image are dropped
-HOLE_AREA_FRACTION = 0.02  # enclosed background regions up to this share of the image are filled
 
 
 def _run_max(labels: Tensor, inside: Tensor) -> Tensor:
@@ -59,12 +60,12 @@ def _jump(labels: Tensor, inside: Tensor) -> Tensor:
     return torch.where(inside > 0, torch.max(labels, pointed), labels)
 
 
-def component_labels(mask: Tensor, diagonal: bool) -> Tensor:
-    """Label the connected regions of a mask: (h, w) bool -> (h, w) int64, 0 outside the mask.
+def component_labels(mask: Tensor) -> Tensor:
+    """Label the 8-connected regions of a mask: (h, w) bool -> (h, w) int64, 0 outside the mask.
 
     Every region's label is the largest flat index + 1 among its pixels (unique per region).
-    Each round spreads labels along whole rows and columns of the mask (and, for 8-connectivity,
-    to diagonal neighbours), then jumps every label to the label of the pixel it names.
+    Each round spreads labels along whole rows and columns of the mask and to diagonal
+    neighbours, then jumps every label to the label of the pixel it names.
     """
     height, width = mask.shape[0], mask.shape[1]
     inside = mask.double()
@@ -73,8 +74,7 @@ def component_labels(mask: Tensor, diagonal: bool) -> Tensor:
     while True:
         grown = _run_max(labels, inside)
         grown = _run_max(grown.t(), inside.t()).t()
-        if diagonal:
-            grown = F.max_pool2d(grown[None, None], [3, 3], [1, 1], [1, 1])[0, 0] * inside
+        grown = F.max_pool2d(grown[None, None], [3, 3], [1, 1], [1, 1])[0, 0] * inside
         grown = _jump(grown, inside)
         if torch.equal(grown, labels):
             break
@@ -82,13 +82,13 @@ def component_labels(mask: Tensor, diagonal: bool) -> Tensor:
     return labels.long()
 
 
-def opencv_labels(mask: Tensor, diagonal: bool) -> Tensor:
+def opencv_labels(mask: Tensor) -> Tensor:
     """``component_labels`` by ``cv2.connectedComponents``: (h, w) bool -> (h, w) int64, 0 outside the mask.
 
     On any device: a mask on a GPU goes to the CPU for OpenCV and its int32 labels come back (at the
     working size: a few hundred KB there, about a MB back; see the module's docstring for why not propagation).
     """
-    _, labels = cv2.connectedComponents(mask.cpu().numpy().astype(np.uint8), connectivity=8 if diagonal else 4)
+    _, labels = cv2.connectedComponents(mask.cpu().numpy().astype(np.uint8), connectivity=8)
     return torch.from_numpy(labels.astype(np.int32, copy=False)).to(mask.device).long()
 
 
@@ -102,7 +102,7 @@ def remove_specks(subject: Tensor, labels: Tensor, fraction: float = SPECK_AREA_
 
     Args:
         subject: (h, w) bool.
-        labels: (h, w) int64 labels of its 8-connected regions (``component_labels(subject, True)``).
+        labels: (h, w) int64 labels of its 8-connected regions (``component_labels(subject)``).
         fraction: the module's SPECK_AREA_FRACTION (an argument: TorchScript cannot read module globals).
 
     Returns:
@@ -110,27 +110,3 @@ def remove_specks(subject: Tensor, labels: Tensor, fraction: float = SPECK_AREA_
     """
     areas = _region_areas(labels)
     return subject & (areas[labels].double() >= fraction * subject.numel())
-
-
-def fill_holes(subject: Tensor, labels: Tensor, fraction: float = HOLE_AREA_FRACTION) -> Tensor:
-    """Make subject of the enclosed background regions up to ``fraction`` of the image.
-
-    Larger enclosed regions stay background: they are usually the plate seen through (between an
-    arm and the body), not a part of the subject that matches the plate.
-
-    Args:
-        subject: (h, w) bool.
-        labels: (h, w) int64 labels of the 4-connected regions of ``~subject``
-            (``component_labels(~subject, False)``).
-        fraction: the module's HOLE_AREA_FRACTION.
-
-    Returns:
-        (h, w) bool.
-    """
-    areas = _region_areas(labels)
-    border = torch.cat([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
-    on_border = torch.zeros_like(areas, dtype=torch.bool)
-    on_border[border] = True
-    fill = (areas.double() <= fraction * subject.numel()) & ~on_border
-    fill[0] = False
-    return subject | fill[labels]

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from bgmatte.filters import dilate_disc, erode_disc, gaussian_blur, gaussian_kernel, round_even
-from bgmatte.priors.components import component_labels, fill_holes, opencv_labels, remove_specks
+from bgmatte.priors.components import component_labels, opencv_labels, remove_specks
 from bgmatte.priors.resample import as_nchw
 
 
@@ -110,8 +110,8 @@ def subject_mask(frame_enc: Tensor, plate_enc: Tensor, blur_fraction: float = DI
 def soft_prior(frame_enc: Tensor, plate_enc: Tensor) -> Tensor:
     """The automatic prior: where the frame differs from its plate, processed like the paper's S.
 
-    :func:`subject_mask`, then specks removed and enclosed holes up to 2% of the image filled
-    (labelled by OpenCV, see :mod:`bgmatte.priors.components`), then :func:`rough_blob`.
+    :func:`subject_mask`, then specks removed (labelled by OpenCV, see
+    :mod:`bgmatte.priors.components`), then :func:`rough_blob`. Enclosed gaps stay background.
 
     Args:
         frame_enc: (1, 3, h, w) float32 frame in the network encoding, at working size, any device.
@@ -124,8 +124,7 @@ def soft_prior(frame_enc: Tensor, plate_enc: Tensor) -> Tensor:
         raise ValueError(f"frame and plate must both be (1, 3, h, w), got {tuple(frame_enc.shape)} "
                          f"and {tuple(plate_enc.shape)}")
     subject = subject_mask(frame_enc.float(), plate_enc.float())
-    subject = remove_specks(subject, opencv_labels(subject, True))
-    subject = fill_holes(subject, opencv_labels(~subject, False))
+    subject = remove_specks(subject, opencv_labels(subject))
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("soft segmentation: %.1f%% subject", 100.0 * float(subject.double().mean()))
     return rough_blob(subject.float()[None, None])
@@ -142,8 +141,7 @@ def scripted_soft_segmentation(frame_enc: Tensor, plate_enc: Tensor) -> Tensor:
     """``soft_segmentation`` of (1, 3, h, w) tensors with the labelling TorchScript runs
     (``component_labels``), for the exported graph: (1, 1, h, w) float32."""
     subject = subject_mask(frame_enc, plate_enc)
-    subject = remove_specks(subject, component_labels(subject, True))
-    subject = fill_holes(subject, component_labels(~subject, False))
+    subject = remove_specks(subject, component_labels(subject))
     return rough_blob(subject.float()[None, None])
 
 
