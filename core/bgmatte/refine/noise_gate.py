@@ -63,13 +63,13 @@ def neighbour_step(plate: Tensor) -> Tensor:
     height, width = plate.shape[2], plate.shape[3]
     step = torch.zeros_like(plate)
     for dy, dx in ((0, 1), (1, -1), (1, 0), (1, 1)):
-        left, right = max(0, -dx), max(0, dx)  # columns the pixel (first) and its neighbour (second) lack
-        first = plate[:, :, 0:height - dy, left:width - right]
-        second = plate[:, :, dy:height, right:width - left]
-        difference = torch.abs(second - first)
-        step[:, :, 0:height - dy, left:width - right] = torch.max(step[:, :, 0:height - dy, left:width - right],
-                                                                  difference)
-        step[:, :, dy:height, right:width - left] = torch.max(step[:, :, dy:height, right:width - left], difference)
+        left, right = max(0, -dx), max(0, dx)  # columns the pixel and its neighbour lack
+        here = step[:, :, 0:height - dy, left:width - right]
+        there = step[:, :, dy:height, right:width - left]
+        neighbour, pixel = plate[:, :, dy:height, right:width - left], plate[:, :, 0:height - dy, left:width - right]
+        difference = torch.abs(neighbour - pixel)
+        here.copy_(torch.max(here, difference))
+        there.copy_(torch.max(there, difference))
     return step
 
 
