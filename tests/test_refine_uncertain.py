@@ -83,6 +83,21 @@ def test_tiled_result_equals_untiled(shot, tile):
     assert np.array_equal(refine(shot, tile=tile), refine(shot, tile=10_000))
 
 
+def test_only_tiles_whose_upsampled_band_weight_is_nonzero_are_refined():
+    band = torch.zeros((1, 1, 24, 40))
+    band[0, 0, 5:7, 30:33] = 1.0  # one small uncertain patch
+    size, tile = (96, 160), 16
+    weight = torch.nn.functional.interpolate(band, size=size, mode="bilinear", align_corners=False)[0, 0]
+    tiles = uncertain.band_tiles(band, size, tile)
+    covered = torch.zeros(size, dtype=torch.bool)
+    for top, left, rows, cols in tiles:
+        assert rows == min(tile, size[0] - top) and cols == min(tile, size[1] - left)
+        covered[top:top + rows, left:left + cols] = True
+    assert bool(covered[weight > 0].all())  # every pixel with band weight lies in a visited tile
+    assert covered.float().mean() < 0.1  # and the visited tiles are few: the patch's neighbourhood
+    assert uncertain.band_tiles(torch.zeros_like(band), size, tile) == []
+
+
 def nchw(x: np.ndarray) -> torch.Tensor:
     """(H, W[, C]) NumPy -> (1, C, H, W) torch."""
     x = x[..., None] if x.ndim == 2 else x

@@ -26,6 +26,7 @@ from torch import Tensor
 
 from bgmatte.filters import gaussian_blur, median_rows, upsample_bilinear
 from bgmatte.priors.resample import as_nchw, downsample_area, working_shape
+from bgmatte.refine.sampling import upsample_bilinear_region
 
 # Below this alpha a pixel counts, smoothly, as background (weight 1 at alpha 0, 0 from here up).
 BACKGROUND_ALPHA = 0.05
@@ -110,24 +111,23 @@ def background_noise(frame: Tensor, plate: Tensor, alpha: Tensor, valid: Optiona
 
 
 def additive_light(frame_small: Tensor, plate_small: Tensor, alpha_small: Tensor, noise_small: Tensor,
-                   height: int, width: int, sigmas: float = NOISE_SIGMAS, blur_sigma: float = LIGHT_BLUR_SIGMA,
+                   sigmas: float = NOISE_SIGMAS, blur_sigma: float = LIGHT_BLUR_SIGMA,
                    background_alpha: float = BACKGROUND_ALPHA, coherent: float = LIGHT_COHERENCE) -> Tensor:
-    """The light the frame adds over its plate where there is no subject, smooth, at full resolution.
+    """The light the frame adds over its plate where there is no subject, smooth, on the small copies.
 
     The background's residual I - B of small copies (subject pixels weighted out), blurred, kept
     from ``sigmas`` noise sigmas of the small residual (fully from twice that) and in so far as it is of one
-    sign there (a misregistered edge leaves + and - side by side, light only +), upsampled bilinearly. A flare or
-    glow survives; the +/- lines of a misregistered plate edge cancel.
+    sign there (a misregistered edge leaves + and - side by side, light only +); full resolution takes
+    its bilinear upsampling. A flare or glow survives; the +/- lines of a misregistered plate edge cancel.
 
     Args:
         frame_small, plate_small: (1, 3, h, w) area-downsampled working linear frame and plate.
         alpha_small: (1, 1, h, w) area-downsampled alpha.
         noise_small: (3,) noise sigma of the small residual (``background_noise`` on the copies).
-        height, width: the full resolution.
         sigmas, blur_sigma, background_alpha, coherent: the module's constants.
 
     Returns:
-        (1, 3, height, width) float32 light, >= 0.
+        (1, 3, h, w) float32 light, >= 0.
     """
     raw = (frame_small - plate_small) * background_weight(alpha_small, background_alpha)
     residual = gaussian_blur(raw, blur_sigma)
@@ -136,24 +136,21 @@ def additive_light(frame_small: Tensor, plate_small: Tensor, alpha_small: Tensor
     coherence = residual.sum(dim=1, keepdim=True) / torch.clamp(
         gaussian_blur(torch.abs(raw).sum(dim=1, keepdim=True), blur_sigma), min=1e-12)
     light = torch.clamp(residual, min=0.0) * above_noise(residual, noise_small.view(1, 3, 1, 1), sigmas)
-    light = light * torch.clamp(coherence / coherent * 2.0 - 1.0, 0.0, 1.0)
-    if light.shape[2] == height and light.shape[3] == width:
-        return light
-    return upsample_bilinear(light, [height, width])
+    return light * torch.clamp(coherence / coherent * 2.0 - 1.0, 0.0, 1.0)
 
 
 def light_bound(frame: Tensor, plate: Tensor, alpha: Tensor, valid: Optional[Tensor] = None,
                 working_size: int = LIGHT_WORKING_SIZE) -> Tensor:
     """``additive_light`` of full-resolution (1, 3, H, W) frame and plate and (1, 1, H, W) alpha and
-    ``valid``, judged on copies ``working_size`` pixels long: (1, 3, H, W) float32 light, >= 0."""
-    height, width = alpha.shape[2], alpha.shape[3]
-    small_height, small_width = working_shape(height, width, working_size)
+    ``valid``, judged on copies ``working_size`` pixels long: the (1, 3, h, w) float32 light, >= 0,
+    whose bilinear upsampling is the light bound at full resolution."""
+    small_height, small_width = working_shape(alpha.shape[2], alpha.shape[3], working_size)
     frame_small = downsample_area(frame, small_height, small_width)
     plate_small = downsample_area(plate, small_height, small_width)
     alpha_small = downsample_area(alpha, small_height, small_width)
     valid_small = None if valid is None else downsample_area(valid.float(), small_height, small_width)
     noise_small = background_noise(frame_small, plate_small, alpha_small, valid_small)
-    return additive_light(frame_small, plate_small, alpha_small, noise_small, height, width)
+    return additive_light(frame_small, plate_small, alpha_small, noise_small)
 
 
 def premultiplied(frame: Tensor, plate: Tensor, alpha: Tensor, noise: Tensor, light: Optional[Tensor],
@@ -195,7 +192,10 @@ def premultiplied(frame: Tensor, plate: Tensor, alpha: Tensor, noise: Tensor, li
 def premultiplied_whole_frame(frame: Tensor, plate: Tensor, alpha: Tensor, noise: Tensor) -> Tensor:
     """``premultiplied_foreground`` of (1, 3, H, W) frame and plate, (1, 1, H, W) alpha and (3,) noise on
     the whole frame at once, the plate valid everywhere, as the exported graph does."""
-    return premultiplied(frame, plate, alpha, noise.view(1, 3, 1, 1), light_bound(frame, plate, alpha))
+    light = light_bound(frame, plate, alpha)
+    if light.shape[2] != frame.shape[2] or light.shape[3] != frame.shape[3]:
+        light = upsample_bilinear(light, [frame.shape[2], frame.shape[3]])
+    return premultiplied(frame, plate, alpha, noise.view(1, 3, 1, 1), light)
 
 
 def estimate_noise_floor(frame: np.ndarray, plate: np.ndarray, alpha: np.ndarray,
@@ -262,8 +262,8 @@ def premultiplied_tensor(frame: Tensor, plate: Tensor, alpha: Tensor, fg_net: Op
 
     Returns:
         A new (1, 3, H, W) float32 premultiplied working linear foreground with channels-last
-        strides (its (H, W, 3) array is a view), the only full-size allocation besides the light
-        bound: the work goes in bands of rows, so temporaries stay small at 4K.
+        strides (its (H, W, 3) array is a view), the only full-size allocation: the work goes in
+        bands of rows (the light bound upsampled band by band), so temporaries stay small at 4K.
 
     Raises:
         ValueError: If the plate is invalid somewhere and ``fg_net`` is None.
@@ -277,15 +277,20 @@ def premultiplied_tensor(frame: Tensor, plate: Tensor, alpha: Tensor, fg_net: Op
     band_rows = (BAND_ROWS if frame.device.type == "cpu" else height) if band_rows is None else band_rows
     noise = noise_floor.to(device=frame.device, dtype=torch.float32).view(1, 3, 1, 1)
     light = light_bound(frame, plate, alpha, valid) if bool((alpha < BACKGROUND_ALPHA).any()) else None
+    # No added light anywhere (the common case): one zero broadcasts where the upsampled bands would be.
+    no_light = light is not None and not bool(light.any())
     out = torch.empty((1, 3, height, width), dtype=torch.float32, device=frame.device,
                       memory_format=torch.channels_last)
     for top in range(0, height, band_rows):
         bottom = min(top + band_rows, height)
         band_alpha = alpha[:, :, top:bottom]
-        sorted_light = light is not None and bool((band_alpha < BACKGROUND_ALPHA).any())
+        band_light = None
+        if light is not None and bool((band_alpha < BACKGROUND_ALPHA).any()):
+            band_light = light.new_zeros((1, 1, 1, 1)) if no_light else \
+                upsample_bilinear_region(light, (height, width), top, 0, bottom - top, width)
         band_valid = None if valid is None or not bool((valid[:, :, top:bottom] < 1.0).any()) \
             else valid[:, :, top:bottom]
         out[:, :, top:bottom] = premultiplied(frame[:, :, top:bottom], plate[:, :, top:bottom], band_alpha, noise,
-                                              light[:, :, top:bottom] if sorted_light else None,
+                                              band_light,
                                               None if fg_net is None else fg_net[:, :, top:bottom], band_valid)
     return out

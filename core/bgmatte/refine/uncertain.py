@@ -21,7 +21,7 @@ from torch import Tensor
 from bgmatte.filters import dilate_square, quantile, upsample_bilinear
 from bgmatte.priors.resample import as_nchw, downsample_area
 from bgmatte.refine.guided_filter import guided_filter_coefficients
-from bgmatte.refine.sampling import bilinear_taps, sample_bilinear_points, upsample_bilinear_region
+from bgmatte.refine.sampling import bilinear_taps, upsample_bilinear_region
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,6 @@ MIN_LEVEL = 1e-6  # floor of the frame's mean level (a black frame)
 # pixels of sun or specular (thousands of times the scene) would otherwise set the unit of the
 # guide and the contrast scale, and at small frame sizes wash out the whole matte.
 LEVEL_CLIP = 64.0
-CHUNK_PIXELS = 1 << 16  # band pixels evaluated at once (bounds the temporaries to a few MB)
 
 
 def _dot3(x: Tensor, y: Tensor, channel_dim: int) -> Tensor:
@@ -110,35 +109,37 @@ def _check_inputs(alpha_low: np.ndarray, frame: np.ndarray, plate: np.ndarray, f
         raise ValueError(f"tile must be >= 1, got {tile}")
 
 
-def _band_pixels(band: Tensor, size: tuple[int, int], tile: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Full-resolution pixels where the upsampled band weight is > 0, found tile by tile.
+def band_tiles(band: Tensor, size: tuple[int, int], tile: int) -> list[tuple[int, int, int, int]]:
+    """The full-resolution tiles whose bilinear footprint in the low-resolution band holds a band pixel.
+
+    Tiles elsewhere upsample to band weight 0 everywhere and are left as the upsampled network
+    alpha. The footprints are counted all at once on an integral image of the band.
 
     Args:
         band: (1, 1, h, w) float32 band mask at low resolution.
         size: full resolution (H, W).
-        tile: side of the square tiles; tiles whose low-resolution footprint holds no band pixel
-            are skipped without upsampling anything.
+        tile: side of the square tiles.
 
     Returns:
-        (rows, cols, weight): (N,) int64 coordinates and (N,) float32 band weight in (0, 1].
+        (top, left, height, width) of each tile to refine, row by row.
     """
     height, width = size
-    low = band[0, 0]
-    found = []
-    for top in range(0, height, tile):
-        bottom = min(top + tile, height)
-        # The taps of the tile's first and last rows bound its footprint (index bookkeeping, monotonic).
-        row_first, row_second, _ = bilinear_taps(height, low.shape[0], torch.tensor([top, bottom - 1]))
-        for left in range(0, width, tile):
-            right = min(left + tile, width)
-            col_first, col_second, _ = bilinear_taps(width, low.shape[1], torch.tensor([left, right - 1]))
-            if not bool(low[int(row_first[0]):int(row_second[1]) + 1, int(col_first[0]):int(col_second[1]) + 1].any()):
-                continue
-            weight = upsample_bilinear_region(band, size, top, left, bottom - top, right - left)[0, 0]
-            ys, xs = torch.nonzero(weight, as_tuple=True)
-            found.append((ys + top, xs + left, weight[ys, xs]))
-    rows, cols, weights = zip(*found)
-    return torch.cat(rows), torch.cat(cols), torch.cat(weights)
+    low = (band[0, 0] > 0).to(torch.int64).cpu()
+    integral = torch.zeros((low.shape[0] + 1, low.shape[1] + 1), dtype=torch.int64)
+    integral[1:, 1:] = low.cumsum(0).cumsum(1)
+
+    def footprints(full: int, low_size: int) -> tuple[Tensor, Tensor, Tensor]:
+        starts = torch.arange(0, full, tile)
+        first = bilinear_taps(full, low_size, starts)[0]
+        last = bilinear_taps(full, low_size, (starts + tile).clamp(max=full) - 1)[1]
+        return starts, first, last + 1
+
+    tops, row0, row1 = footprints(height, low.shape[0])
+    lefts, col0, col1 = footprints(width, low.shape[1])
+    counts = (integral[row1][:, col1] - integral[row0][:, col1] - integral[row1][:, col0]
+              + integral[row0][:, col0])
+    return [(int(tops[i]), int(lefts[j]), min(tile, height - int(tops[i])), min(tile, width - int(lefts[j])))
+            for i, j in torch.nonzero(counts).tolist()]
 
 
 def refined_alpha(upsampled: Tensor, weight: Tensor, image: Tensor, background: Tensor, fg: Tensor,
@@ -213,10 +214,10 @@ def refine_band(alpha_low: Tensor, frame: Tensor, plate: Tensor, fg_low: Tensor,
                 plate_low: Tensor | None = None, tile: int | None = None) -> Tensor:
     """Upsample the network alpha to full resolution, refining the uncertain band from the plate.
 
-    Memory: one full-resolution float32 plane (the result), the band's pixel list, and
-    temporaries bounded by ``tile`` and CHUNK_PIXELS, whatever the frame size. Only tiles that
-    contain band pixels are visited, and only the band pixels are computed (in chunks); every
-    other pixel is the bilinear upsampling of ``alpha_low``. The result does not depend on ``tile``.
+    Memory: one full-resolution float32 plane (the result) and temporaries bounded by ``tile``,
+    whatever the frame size. Only tiles whose footprint holds band pixels are computed, each whole
+    (dense tile maths is cheaper than gathering its band pixels one by one); every pixel outside
+    the band keeps the bilinear upsampling of ``alpha_low``. The result does not depend on ``tile``.
     Everything runs on the inputs' device; the working-size band goes to the CPU only to decide
     which tiles to visit.
 
@@ -247,18 +248,16 @@ def refine_band(alpha_low: Tensor, frame: Tensor, plate: Tensor, fg_low: Tensor,
     plate_low = downsample_area(plate, *low_size) if plate_low is None else plate_low
     guide_low, level = refine_guide(frame_low, plate_low)
     a, b = guided_filter_coefficients(guide_low, alpha_low.double(), GUIDE_RADIUS, GUIDE_EPS)
-    low = torch.cat([fg_low.float(), a[:, 0].float(), b.float()], dim=1)  # (1, 7, h, w), sampled at band pixels
+    # (1, 8, h, w): band weight, foreground, guided-filter coefficients, upsampled tile by tile.
+    low = torch.cat([band, fg_low.float(), a[:, 0].float(), b.float()], dim=1)
     size = (height, width)
-    rows, cols, weight = _band_pixels(band, size, tile)
-    flat = alpha.view(-1)
-    frame_pixels, plate_pixels = frame[0].reshape(3, -1), plate[0].reshape(3, -1)
-    for start in range(0, len(rows), CHUNK_PIXELS):
-        ys, xs = rows[start:start + CHUNK_PIXELS], cols[start:start + CHUNK_PIXELS]
-        sampled = sample_bilinear_points(low, size, ys, xs)[0]
-        index = ys * width + xs
-        refined = refined_alpha(flat.index_select(0, index), weight[start:start + CHUNK_PIXELS],
-                                frame_pixels.index_select(1, index), plate_pixels.index_select(1, index),
-                                sampled[0:3], sampled[3:6], sampled[6], level, 0)
-        flat.index_copy_(0, index, refined)
-    log.debug("refined %d of %d pixels", len(rows), height * width)
+    tiles = band_tiles(band, size, tile)
+    for top, left, rows, cols in tiles:
+        sampled = upsample_bilinear_region(low, size, top, left, rows, cols)
+        region = alpha[:, :, top:top + rows, left:left + cols]
+        refined = refined_alpha(region[:, 0], sampled[:, 0], frame[:, :, top:top + rows, left:left + cols],
+                                plate[:, :, top:top + rows, left:left + cols], sampled[:, 1:4], sampled[:, 4:7],
+                                sampled[:, 7], level, 1)
+        region.copy_(refined.unsqueeze(1))
+    log.debug("refined %d tiles of %d px", len(tiles), tile)
     return alpha
