@@ -36,7 +36,8 @@ from bgmatte.refine import refine_alpha
 from bgmatte.refine.learned import gather_patches, select_patches
 from bgmatte.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from bgmatte.train.export import CODE_LICENCE, git_commit
-from bgmatte.train.run_folder import append_log, last_validation, resumed_settings, stored_settings, truncate_log
+from bgmatte.train.run_folder import (append_log, last_validation, restore_optimisation, starting_point,
+                                      stored_settings, truncate_log)
 
 log = logging.getLogger(__name__)
 
@@ -188,16 +189,7 @@ def train_refiner(run_dir: Path, settings: RefinerSettings | None, resume: bool 
                   minutes: float | None = None, max_steps: int | None = None,
                   overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train (or continue) a refiner run in ``run_dir``; returns the last log record."""
-    checkpoint_path = run_dir / CHECKPOINT_NAME
-    state = None
-    changes: dict[str, Any] = {}
-    if resume and checkpoint_path.is_file():
-        state = load_checkpoint(run_dir)
-        settings, changes = resumed_settings(RefinerSettings, state["settings"], overrides or {}, RESUME_OVERRIDABLE)
-    elif checkpoint_path.is_file():
-        raise InputError(run_dir, "already holds a checkpoint; pass --resume to continue it or choose a new --out")
-    if settings is None:
-        raise InputError("--data", "a new run needs its settings (--data, ...)")
+    settings, state, changes = starting_point(run_dir, RefinerSettings, settings, resume, overrides, RESUME_OVERRIDABLE)
     settings.check()
     torch.set_num_threads(settings.threads)
     banks = open_banks(settings.data)
@@ -217,11 +209,7 @@ def train_refiner(run_dir: Path, settings: RefinerSettings | None, resume: bool 
     optimizer = torch.optim.Adam(refiner.parameters(), lr=settings.lr)
     step, position, seconds = 0, 0, 0.0
     if state is not None:
-        refiner.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        for group in optimizer.param_groups:
-            group["lr"] = settings.lr
-        step, position, seconds = int(state["step"]), int(state["data_position"]), float(state["seconds"])
+        step, position, seconds = restore_optimisation(state, refiner, optimizer, settings.lr)
         log.info("resuming %s at step %d (sample %d)", run_dir, step, position)
     run_dir.mkdir(parents=True, exist_ok=True)
     truncate_log(run_dir, step)

@@ -16,7 +16,10 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+import torch
+
 from bgmatte.errors import InputError
+from bgmatte.train.checkpoint import CHECKPOINT_NAME, load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,45 @@ def resumed_settings(kind: type[Settings], stored: dict[str, Any], overrides: di
             changes[key] = [getattr(settings, key), value]
             setattr(settings, key, value)
     return settings, changes
+
+
+def starting_point(run_dir: Path, kind: type[Settings], settings: Settings | None, resume: bool,
+                   overrides: dict[str, Any] | None, overridable: Iterable[str]
+                   ) -> tuple[Settings, dict[str, Any] | None, dict[str, Any]]:
+    """What a training run starts from: (settings, checkpoint state or None, {name: [old, new]} changed).
+
+    A resume takes the checkpoint's settings with the allowed ``overrides``; a new run (or a resume
+    into a folder without a checkpoint) takes ``settings``.
+
+    Raises:
+        InputError: a new run into a folder that already holds a checkpoint, a new run without
+            settings, or an override a resume may not change.
+    """
+    if resume and (run_dir / CHECKPOINT_NAME).is_file():
+        state = load_checkpoint(run_dir)
+        resumed, changes = resumed_settings(kind, state["settings"], overrides or {}, overridable)
+        return resumed, state, changes
+    if (run_dir / CHECKPOINT_NAME).is_file():
+        raise InputError(run_dir, "already holds a checkpoint; pass --resume to continue it or choose a new --out")
+    if resume:
+        log.warning("no checkpoint in %s: starting a new run", run_dir)
+    if settings is None:
+        raise InputError("--data", "a new run needs its settings (--data, ...)")
+    return settings, None, {}
+
+
+def restore_optimisation(state: dict[str, Any], model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                         lr: float) -> tuple[int, int, float]:
+    """Load a checkpoint's weights and Adam state, at the run's (possibly changed) learning rate.
+
+    Returns:
+        (step, data position, seconds trained) to continue from.
+    """
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return int(state["step"]), int(state["data_position"]), float(state["seconds"])
 
 
 def reproducing_command(subcommand: str, args: argparse.Namespace, options: Iterable[str]) -> str:

@@ -22,9 +22,9 @@ from bgmatte.data.dataset import SampleDataset, batch_stream, collate, open_bank
 from bgmatte.errors import InputError
 from bgmatte.model import CONFIGS, Generator, GeneratorConfig, create_model, resolve_device
 from bgmatte.model.grow import grow_from
-from bgmatte.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from bgmatte.train.checkpoint import CHECKPOINT_NAME, save_checkpoint
 from bgmatte.train.losses import LossWeights, stage1_losses
-from bgmatte.train.run_folder import append_log, resumed_settings, truncate_log
+from bgmatte.train.run_folder import append_log, restore_optimisation, starting_point, truncate_log
 
 log = logging.getLogger(__name__)
 
@@ -131,18 +131,7 @@ def train_stage1(run_dir: Path, settings: Stage1Settings | None, resume: bool = 
     Raises:
         InputError: Bad settings or banks; a new run into a folder that already has a checkpoint.
     """
-    checkpoint_path = run_dir / CHECKPOINT_NAME
-    state = None
-    changes: dict[str, Any] = {}
-    if resume and checkpoint_path.is_file():
-        state = load_checkpoint(run_dir)
-        settings, changes = resumed_settings(Stage1Settings, state["settings"], overrides or {}, RESUME_OVERRIDABLE)
-    elif checkpoint_path.is_file():
-        raise InputError(run_dir, "already holds a checkpoint; pass --resume to continue it or choose a new --out")
-    elif resume:
-        log.warning("no checkpoint in %s: starting a new run", run_dir)
-    if settings is None:
-        raise InputError("--data", "a new run needs its settings (--data, --config, ...)")
+    settings, state, changes = starting_point(run_dir, Stage1Settings, settings, resume, overrides, RESUME_OVERRIDABLE)
     settings.check()
     torch.set_num_threads(settings.threads)
     banks = open_banks(settings.data)
@@ -153,12 +142,8 @@ def train_stage1(run_dir: Path, settings: Stage1Settings | None, resume: bool = 
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     step, position, seconds = 0, 0, 0.0
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        for group in optimizer.param_groups:
-            group["lr"] = settings.lr
+        step, position, seconds = restore_optimisation(state, model, optimizer, settings.lr)
         torch.set_rng_state(state["torch_rng"])
-        step, position, seconds = int(state["step"]), int(state["data_position"]), float(state["seconds"])
         log.info("resuming %s at step %d (sample %d, %.0f s trained)", run_dir, step, position, seconds)
     run_dir.mkdir(parents=True, exist_ok=True)
     truncate_log(run_dir, step)
