@@ -68,8 +68,8 @@ def neighbour_step(plate: Tensor) -> Tensor:
         there = step[:, :, dy:height, right:width - left]
         neighbour, pixel = plate[:, :, dy:height, right:width - left], plate[:, :, 0:height - dy, left:width - right]
         difference = torch.abs(neighbour - pixel)
-        torch.maximum(here, difference, out=here)
-        torch.maximum(there, difference, out=there)
+        here.copy_(torch.max(here, difference))
+        there.copy_(torch.max(there, difference))
     return step
 
 
