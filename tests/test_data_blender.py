@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,9 @@ import PyOpenColorIO as OCIO
 import pytest
 
 from bgmatte.data import blender_elements
-from bgmatte.data.blender_elements import KINDS, LICENCE, plan_elements, render_element_bank
+from bgmatte.data.blender_elements import (DEFAULT_KINDS, KINDS, LICENCE, TRAINING_HDRIS, plan_elements,
+                                           render_element_bank)
+from bgmatte.data.photo_catalogue import VALIDATION_HDRIS
 from bgmatte.errors import InputError
 
 TINY = {"kinds": ("hair",), "size": 48, "samples": 4, "shadow_fraction": 1.0}
@@ -52,9 +55,42 @@ def hair(bank: Path) -> dict:
 def test_plan_keeps_the_first_elements_when_the_bank_grows() -> None:
     small, large = plan_elements(5, 4), plan_elements(5, 12)
     assert large[:4] == small
-    assert [spec.kind for spec in large[:len(KINDS)]] == list(KINDS)
+    assert [spec.kind for spec in large[:len(DEFAULT_KINDS)]] == list(DEFAULT_KINDS)
     assert all(max(spec.width, spec.height) == 384 for spec in large)
     assert len({spec.seed for spec in large}) == 12
+
+
+def test_a_new_kind_leaves_the_default_bank_as_it_was() -> None:
+    assert set(DEFAULT_KINDS) < set(KINDS) and "chrome" in KINDS and "chrome" not in DEFAULT_KINDS
+    assert [spec.kind for spec in plan_elements(1, 11)] == [*DEFAULT_KINDS, DEFAULT_KINDS[0]]
+
+
+def test_hdri_lighting_is_drawn_apart_from_everything_else_and_only_from_training_hdris() -> None:
+    flat, lit, some = plan_elements(4, 40), plan_elements(4, 40, hdri_fraction=1.0), plan_elements(4, 40, hdri_fraction=0.5)
+    assert all(spec.hdri == "" for spec in flat)
+    assert [replace(spec, hdri="") for spec in lit] == flat, "an HDRI must not change an element's geometry, frame or shadow pair"
+    assert {spec.hdri for spec in lit} <= set(TRAINING_HDRIS) and len({spec.hdri for spec in lit}) >= 3
+    assert not set(TRAINING_HDRIS) & set(VALIDATION_HDRIS)
+    assert 10 <= sum(bool(spec.hdri) for spec in some) <= 30
+    with pytest.raises(InputError) as error:
+        plan_elements(1, 2, hdri_fraction=1.5)
+    assert error.value.subject == "--hdri-fraction"
+
+
+def test_an_hdri_lights_a_chrome_element_and_is_credited_in_the_index(tmp_path: Path) -> None:
+    settings = {"kinds": ("chrome",), "size": 48, "samples": 4, "shadow_fraction": 0.0}
+    render_element_bank(tmp_path / "flat", SEED, 1, **settings, timeout=120)
+    render_element_bank(tmp_path / "lit", SEED, 1, **settings, hdri_fraction=1.0, timeout=120)
+    entries = [json.loads((tmp_path / name / "index.json").read_text())["elements"][0] for name in ("flat", "lit")]
+    (flat, _), (lit, _) = (read(tmp_path / name / entry["file"]) for name, entry in zip(("flat", "lit"), entries))
+    world = entries[1]["provenance"]["world"]
+    assert world["light"].startswith("HDRI ") and world["light"].split()[1].rstrip(",") in TRAINING_HDRIS
+    assert world["licence"].startswith("CC0") and world["package"] == "bpy" and world["file"].endswith(".exr")
+    assert entries[0]["provenance"]["world"]["light"].startswith("flat sky")
+    np.testing.assert_array_equal(flat[..., 3] > 0.5, lit[..., 3] > 0.5)
+    opaque = lit[..., 3] > 0.99
+    assert np.count_nonzero(opaque) > 20
+    assert np.abs(lit[opaque, :3] - flat[opaque, :3]).mean() > 0.01, "the metal must reflect the HDRI"
 
 
 def test_plan_rejects_an_unknown_kind_naming_the_option() -> None:
