@@ -998,8 +998,6 @@ def _cloth_vertices(rng: np.random.Generator, columns: int, rows: int, width: fl
 
 def _build_sheer_fabric(rng: np.random.Generator) -> _Element:
     """A semi-transparent hanging curtain (Transparent BSDF mix), sometimes striped."""
-    import bpy
-
     width, height = float(rng.uniform(0.5, 1.4)), float(rng.uniform(0.6, 1.5))
     bottom = float(rng.uniform(0.02, 0.3))
     vertices = _cloth_vertices(rng, 48, 48, width, height, bottom)
