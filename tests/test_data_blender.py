@@ -93,6 +93,17 @@ def test_an_hdri_lights_a_chrome_element_and_is_credited_in_the_index(tmp_path: 
     assert np.abs(lit[opaque, :3] - flat[opaque, :3]).mean() > 0.01, "the metal must reflect the HDRI"
 
 
+def test_a_missing_hdri_is_one_error_line_before_any_render(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(blender_elements, "installed_path", lambda image: tmp_path / f"{image.name}.exr")
+    code = blender_elements.main(["--out", str(tmp_path / "bank"), "--seed", "1", "--count", "2",
+                                  "--hdri-fraction", "1"])
+    assert code != 0
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert str(tmp_path) in line and "HDRI of the bpy wheel is missing" in line
+    assert not (tmp_path / "bank").exists()
+
+
 def test_plan_rejects_an_unknown_kind_naming_the_option() -> None:
     with pytest.raises(InputError) as error:
         plan_elements(1, 2, kinds=("hair", "smoke"))

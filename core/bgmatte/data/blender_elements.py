@@ -61,11 +61,11 @@ DEFAULT_SAMPLES = 24
 DEFAULT_SHADOW_FRACTION = 0.4
 DEFAULT_HDRI_FRACTION = 0.0
 _HDRI_STREAM = 1
+"""Second entropy word of the generator that draws an element's HDRI: the element's own draws stay
+those of a bank made without HDRIs."""
 _HDRIS = {image.name: image for image in images_in_split("training") if image.kind.startswith("hdri")}
 TRAINING_HDRIS = tuple(_HDRIS)
 """The bpy wheel's HDRIs that training may read (the catalogue holds the others out for validation)."""
-"""Second entropy word of the generator that draws an element's HDRI: the element's own draws stay
-those of a bank made without HDRIs."""
 _ASPECTS = (1.0, 4 / 3, 3 / 4, 3 / 2, 2 / 3)
 _BLENDER_USER_VARIABLES = ("BLENDER_USER_RESOURCES", "BLENDER_USER_CONFIG", "BLENDER_USER_SCRIPTS",
                            "BLENDER_USER_DATAFILES", "BLENDER_USER_EXTENSIONS")
@@ -274,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
         specs = plan_elements(args.seed, args.count, kinds=tuple(k for k in args.kinds.split(",") if k),
                               size=args.size, samples=args.samples, shadow_fraction=args.shadow_fraction,
                               hdri_fraction=args.hdri_fraction)
+        for path in sorted({installed_path(_HDRIS[spec.hdri]) for spec in specs if spec.hdri}):
+            if not path.is_file():
+                raise InputError(path, "HDRI of the bpy wheel is missing (reinstall bpy)")
     except InputError as error:
         report_error(error)
         return error.exit_code
@@ -1152,16 +1155,13 @@ def _light_with_hdri(scene, spec: ElementSpec) -> None:
     the flat sky; the film stays transparent, so the HDRI shows only in reflections, refractions and light."""
     import bpy
 
-    path = installed_path(_HDRIS[spec.hdri])
-    if not path.is_file():
-        raise InputError(path, f"HDRI {spec.hdri} of the bpy wheel is missing (reinstall bpy)")
     rng = np.random.default_rng([spec.seed, _HDRI_STREAM, 1])
     tree = scene.world.node_tree
     coordinates = tree.nodes.new("ShaderNodeTexCoord")
     mapping = tree.nodes.new("ShaderNodeMapping")
     mapping.inputs["Rotation"].default_value = (0.0, 0.0, float(rng.uniform(0, 2 * np.pi)))
     environment = tree.nodes.new("ShaderNodeTexEnvironment")
-    environment.image = bpy.data.images.load(str(path), check_existing=True)
+    environment.image = bpy.data.images.load(str(installed_path(_HDRIS[spec.hdri])), check_existing=True)
     background = tree.nodes["Background"]
     tree.links.new(coordinates.outputs["Generated"], mapping.inputs["Vector"])
     tree.links.new(mapping.outputs["Vector"], environment.inputs["Vector"])
