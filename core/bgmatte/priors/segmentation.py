@@ -16,9 +16,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from bgmatte.color.encoding import decode_from_network
 from bgmatte.filters import dilate_disc, erode_disc, gaussian_blur, gaussian_kernel, round_even
 from bgmatte.priors.components import component_labels, opencv_labels, remove_specks
 from bgmatte.priors.resample import as_nchw
+from bgmatte.priors.see_through import plate_transmission
 
 
 logger = logging.getLogger(__name__)
@@ -111,7 +113,7 @@ def soft_prior(frame_enc: Tensor, plate_enc: Tensor) -> Tensor:
     """The automatic prior: where the frame differs from its plate, processed like the paper's S.
 
     :func:`subject_mask`, then specks removed (labelled by OpenCV, see
-    :mod:`bgmatte.priors.components`), then :func:`rough_blob`. Enclosed gaps stay background.
+    :mod:`bgmatte.priors.components`), then :func:`hint_blob`. Enclosed gaps stay background.
 
     Args:
         frame_enc: (1, 3, h, w) float32 frame in the network encoding, at working size, any device.
@@ -127,7 +129,7 @@ def soft_prior(frame_enc: Tensor, plate_enc: Tensor) -> Tensor:
     subject = remove_specks(subject, opencv_labels(subject))
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("soft segmentation: %.1f%% subject", 100.0 * float(subject.double().mean()))
-    return rough_blob(subject.float()[None, None])
+    return hint_blob(subject, frame_enc, plate_enc)
 
 
 def soft_segmentation(frame_enc: np.ndarray, plate_enc: np.ndarray) -> np.ndarray:
@@ -142,7 +144,28 @@ def scripted_soft_segmentation(frame_enc: Tensor, plate_enc: Tensor) -> Tensor:
     (``component_labels``), for the exported graph: (1, 1, h, w) float32."""
     subject = subject_mask(frame_enc, plate_enc)
     subject = remove_specks(subject, component_labels(subject))
-    return rough_blob(subject.float()[None, None])
+    return hint_blob(subject, frame_enc, plate_enc)
+
+
+def hint_blob(subject: Tensor, frame_enc: Tensor, plate_enc: Tensor) -> Tensor:
+    """The subject's rough blob times (1 - transmission): lowered where the plate's detail shows.
+
+    The network follows its hint: a veil hinted as solid comes out too opaque, and the blob's
+    dilated, blurred border over the plate (around an edge, between sparse strands) turns into
+    fog. The transmission (:func:`bgmatte.priors.see_through.plate_transmission`) is about 0
+    behind opaque parts, so their hint stays whole.
+
+    Args:
+        subject: (h, w) bool mask of the subject (:func:`subject_mask` without specks).
+        frame_enc, plate_enc: (1, 3, h, w) encoded frame and gain-matched plate at the same size.
+
+    Returns:
+        (1, 1, h, w) float32 prior in [0, 1].
+    """
+    mask = subject.float()[None, None]
+    transmission = plate_transmission(decode_from_network(frame_enc.float()), decode_from_network(plate_enc.float()),
+                                      mask)
+    return rough_blob(mask) * (1.0 - transmission)
 
 
 def noise_threshold(plate_enc: Tensor, blur_kernel: Tensor, bins: int = LEVEL_BINS,
