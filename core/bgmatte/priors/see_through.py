@@ -8,10 +8,9 @@ does not follow the plate's), in between behind a veil, a film, smoke or glass; 
 channels is kept. The automatic prior uses it (`bgmatte.priors.segmentation.hint_blob`) so that a
 semi-transparent subject is not hinted as solid and the blob's border over the plate (around an
 edge, between strands) is not hinted at all. The band starts above a pixel, so sub-pixel plate
-shifts, sensor noise and compression-like softening barely lower the estimate. Where the plate is
-nearly plain the estimate is mostly the subject's own texture over little plate detail and can
-read high by chance (README, Known limits): measured on the photographic validation sets, the
-prior it gives still helps the network.
+shifts, sensor noise and compression-like softening barely lower the estimate. Over faint plate
+detail a subject's own pattern can follow the plate's by chance, so inside the subject the
+estimate asks for more plate detail than outside, where frame and plate agree.
 """
 from __future__ import annotations
 
@@ -32,8 +31,12 @@ DETAIL_COARSE_SIGMA = 3.0
 WINDOW_SIGMA = 8.0
 WINDOW_REDUCTION = 4
 # Plate detail energy (per pixel, in units of the plate's squared mean level) below which the plate
-# is too plain to show through: there the transmission is reported as 0 (nothing is known).
+# is too plain to show through: there the transmission is reported as 0 (nothing is known). Inside
+# the subject the floor is higher: over faint plate detail a subject's own pattern can follow the
+# plate's by chance (a shaded figure before a softly patterned wall), while outside, where frame
+# and plate agree, faint detail is enough.
 DETAIL_FLOOR = 1e-4
+SUBJECT_DETAIL_FLOOR = 1e-3
 # Outside the subject, frame and plate are compared up to this multiple of the plate's exposure
 # level: the blur tails of a light or a specular highlight that both show would otherwise read as
 # plate detail seen through a subject next to it (inside, a bright subject keeps its detail).
@@ -75,7 +78,8 @@ def _regression(frame_detail: Tensor, plate_detail: Tensor, weight: Tensor, wind
 def plate_transmission(frame_lin: Tensor, plate_lin: Tensor, subject: Tensor, fine: float = DETAIL_FINE_SIGMA,
                        coarse: float = DETAIL_COARSE_SIGMA, window: float = WINDOW_SIGMA,
                        reduction: int = WINDOW_REDUCTION, floor: float = DETAIL_FLOOR,
-                       highlight: float = HIGHLIGHT_CLIP, chance: float = CHANCE, min_level: float = MIN_LEVEL) -> Tensor:
+                       subject_floor: float = SUBJECT_DETAIL_FLOOR, highlight: float = HIGHLIGHT_CLIP,
+                       chance: float = CHANCE, min_level: float = MIN_LEVEL) -> Tensor:
     """The share of the plate's detail that the frame shows, in [0, 1].
 
     Inside the subject the regression counts the subject's pixels only, so the plate seen around
@@ -101,6 +105,6 @@ def plate_transmission(frame_lin: Tensor, plate_lin: Tensor, subject: Tensor, fi
     level = plate.mean().clamp(min=min_level)
     frame_detail = _detail(frame / level, fine, coarse)
     plate_detail = _detail(plate / level, fine, coarse)
-    within = _regression(frame_detail, plate_detail, inside, window, reduction, floor, chance)
+    within = _regression(frame_detail, plate_detail, inside, window, reduction, subject_floor, chance)
     everywhere = _regression(frame_detail, plate_detail, torch.ones_like(inside), window, reduction, floor, chance)
     return inside * within + (1.0 - inside) * everywhere
