@@ -7,7 +7,9 @@ import torch
 
 from bgmatte.color.encoding import encode_for_network
 from bgmatte.priors import soft_segmentation
+from bgmatte.priors.resample import as_nchw
 from bgmatte.priors.see_through import plate_transmission
+from bgmatte.priors.segmentation import rough_blob, subject_mask
 from test_priors_plate import SIZE, disc, noisy, textured_plate
 
 VEIL_ALPHA = 0.3
@@ -92,3 +94,16 @@ def test_a_shaded_solid_before_a_softly_patterned_plate_keeps_its_whole_hint():
     prior = soft_segmentation(encode_for_network(noisy(frame, 240)), encode_for_network(noisy(plate, 241)))
 
     assert prior[interior(solid, margin=25)].min() > 0.9
+
+
+def test_the_hint_over_the_plate_seen_around_a_solid_is_lowered():
+    frame, plate, veil, solid = veil_and_solid(seed=250)
+    frame_enc, plate_enc = encode_for_network(frame), encode_for_network(plate)
+
+    prior = soft_segmentation(frame_enc, plate_enc)
+
+    # The paper's blob grows past the subject; where the frame shows the plate there, the hint drops.
+    blob = rough_blob(subject_mask(as_nchw(frame_enc), as_nchw(plate_enc)).float()[None, None])[0, 0].numpy()
+    grown = lambda mask, size: cv2.dilate(mask.astype(np.uint8), np.ones((size, size), np.uint8)) > 0
+    ring = grown(solid, 13) & ~grown(solid, 5) & ~grown(veil, 31)
+    assert prior[ring].mean() < 0.6 * blob[ring].mean()
