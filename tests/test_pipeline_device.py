@@ -7,11 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from bgmatte.color.encoding import encode_for_network
 from bgmatte.model import create_model
 from bgmatte.model.registry import cpu_half_supported
 from bgmatte.pipeline import FrameInputs, matte_arrays, working_linear
 from bgmatte.priors import working_shape
+from bgmatte.priors.segmentation import soft_prior
 from conftest import TEST_MODEL, read_exr
 from device_checks import assert_within_precision_tolerance, audited_matte
 
@@ -60,7 +63,12 @@ def test_the_device_audit_sees_every_stage_and_flags_cpu_pixels(monkeypatch):
     assert audit.calls > 200 and audit.devices == {"cpu"}
     # On the CPU every map is a CPU tensor: on a GPU the same list must be empty (tests/test_pipeline_cuda.py).
     assert len(audit.cpu_pixels) > 50
-    assert len(calls) == 1  # OpenCV labelled the prior's mask once, inside the paused section
+    # The frame is larger than the working size, so its prior is the coverage prior, which labels
+    # nothing; the working-size prior labels its mask once (OpenCV, on the CPU).
+    assert len(calls) == 0
+    working = encode_for_network(torch.rand(1, 3, 64, 96))
+    soft_prior(working, working * 0.9)
+    assert len(calls) == 1
     assert set(result) >= {"alpha", "premult", "fg", "shadow", "gain", "noise_floor"}
 
 

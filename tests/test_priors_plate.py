@@ -4,11 +4,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from bgmatte.color.encoding import encode_for_network
 from bgmatte.errors import FrameError
 import plate_cases
 from bgmatte.priors import align_homography, soft_segmentation
+from bgmatte.priors.resample import downsample_area
+from bgmatte.priors.segmentation import coverage_prior, soft_prior
 
 SIZE = 256
 NOISE = 0.004
@@ -192,3 +195,34 @@ def test_soft_segmentation_leaves_the_plate_seen_between_strands_as_background()
 
     assert prior[disc(SIZE, (128, 128), 38) & ~disc(SIZE, (128, 128), 28)].min() > 0.5
     assert prior[disc(SIZE, (128, 128), 4)].max() < 0.1
+
+
+def test_a_frame_above_the_working_size_hints_a_tuft_of_sparse_strands_weaker_than_a_solid_body():
+    # Thin strands every 12 px over a plain plate, and an opaque disc, in a 1024 px frame matted at
+    # 256 px: at the working size every pixel of the tuft is partly covered, so the working-size
+    # mask fills it (and the network fogs the plate between the strands); the coverage prior
+    # finds the strands at a higher resolution and keeps the hint for what is mostly covered.
+    size, working = 1024, 256
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    clean = (0.3 + 0.05 * xx / size)[..., None] * np.float32([1.0, 0.95, 0.9])
+    frame = clean.copy()
+    strands = (xx < 480) & (xx % 12 == 0) & (yy > 200) & (yy < 824)
+    frame[strands] = np.float32([0.9, 0.85, 0.7])
+    body = disc(size, (760, 512), 180)
+    frame[body] = np.float32([0.8, 0.3, 0.2])
+    frame, clean = noisy(frame, 7, 0.01), noisy(clean, 8, 0.01)
+
+    def nchw(image: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
+
+    frame_t, plate_t = nchw(frame), nchw(clean)
+    frame_enc = encode_for_network(downsample_area(frame_t, working, working))
+    plate_enc = encode_for_network(downsample_area(plate_t, working, working))
+    coverage = coverage_prior(frame_t, plate_t, frame_enc, plate_enc)[0, 0].numpy()
+    working_size = soft_prior(frame_enc, plate_enc)[0, 0].numpy()
+
+    tuft = (slice(80, 176), slice(10, 110))  # inside the strands, at the working size
+    inside_body = disc(working, (190, 128), 30)
+    assert working_size[tuft].mean() > 0.7  # what the working-size mask hints
+    assert coverage[tuft].mean() < 0.3
+    assert coverage[inside_body].min() > 0.9

@@ -26,7 +26,7 @@ from bgmatte.output.layers import shadow_tensor, straight_tensor
 from bgmatte.priors import motion_grey, resize_area, stack_motion_cues, working_shape
 from bgmatte.priors.gain_match import GAIN_CONFIDENT_SUPPORT, gain_changed, match_plate_gain, network_background
 from bgmatte.priors.resample import as_array, as_nchw, downsample_area, upsample_bilinear
-from bgmatte.priors.segmentation import override_mattes, rough_blob, soft_prior
+from bgmatte.priors.segmentation import coverage_prior, override_mattes, rough_blob, soft_prior
 from bgmatte.refine.learned import refine_patch_tensors
 from bgmatte.refine.noise_gate import gate_alpha
 from bgmatte.refine.uncertain import refine_band
@@ -237,6 +237,8 @@ def prepare(inputs: FrameTensors, working_size: int, gain: Tensor | None = None,
         seg = torch.zeros((1, 1, *size), dtype=torch.float32, device=frame.device)
     elif inputs.seg is not None:
         seg = rough_blob(downsample_area(inputs.seg, *size))
+    elif size != (height, width):
+        seg = coverage_prior(frame, plate, image_enc, plate_enc)
     else:
         seg = soft_prior(image_enc, plate_enc)
     small = {name: downsample_area(m, *size) for name, m in (("garbage", inputs.garbage), ("core", inputs.core))

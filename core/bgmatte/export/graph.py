@@ -112,7 +112,10 @@ class MatteGraph(nn.Module):
         and plate -> (1, 1, h, w) alpha and (1, 3, h, w) encoded foreground at the working size."""
         image_enc = encode_for_network(downsample_area(frame, height, width))
         plate_enc = encode_for_network(downsample_area(plate, height, width))
-        seg = segmentation.scripted_soft_segmentation(image_enc, plate_enc)
+        if height != frame.shape[2] or width != frame.shape[3]:
+            seg = segmentation.coverage_prior(frame, plate, image_enc, plate_enc)
+        else:
+            seg = segmentation.scripted_soft_segmentation(image_enc, plate_enc)
         motion = luminance(image_enc).repeat(1, self.motion_frames, 1, 1)
         # Only the generator follows the module's dtype (half after Nuke's "Optimize for Speed and Memory").
         net = self.to_working.dtype
