@@ -63,12 +63,12 @@ def test_the_device_audit_sees_every_stage_and_flags_cpu_pixels(monkeypatch):
     assert audit.calls > 200 and audit.devices == {"cpu"}
     # On the CPU every map is a CPU tensor: on a GPU the same list must be empty (tests/test_pipeline_cuda.py).
     assert len(audit.cpu_pixels) > 50
-    # The frame is larger than the working size, so its prior is the coverage prior, which labels
-    # nothing; the working-size prior labels its mask once (OpenCV, on the CPU).
-    assert len(calls) == 0
+    # The frame is larger than the working size, so its prior is the coverage prior; it and the
+    # working-size prior each label their mask once (OpenCV, on the CPU), and nothing else labels.
+    assert len(calls) == 1
     working = encode_for_network(torch.rand(1, 3, 64, 96))
     soft_prior(working, working * 0.9)
-    assert len(calls) == 1
+    assert len(calls) == 2
     assert set(result) >= {"alpha", "premult", "fg", "shadow", "gain", "noise_floor"}
 
 

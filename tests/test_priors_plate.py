@@ -226,3 +226,22 @@ def test_a_frame_above_the_working_size_hints_a_tuft_of_sparse_strands_weaker_th
     assert working_size[tuft].mean() > 0.7  # what the working-size mask hints
     assert coverage[tuft].mean() < 0.3
     assert coverage[inside_body].min() > 0.9
+
+
+def test_a_small_subject_that_the_blobs_erosion_deletes_still_gets_a_hint_but_a_speck_does_not():
+    # At 256 px the paper's erosion (radius 5) deletes a disc of radius 4 whole: without a blob of
+    # its own the network would get no hint for a small subject (a ball, a bird, one fragment of a
+    # plate-coloured subject). A speck smaller than the speck area stays unhinted, as before.
+    clean = textured_plate(21)
+    frame = clean.copy()
+    ball = disc(SIZE, (60, 60), 4)
+    frame[ball] = np.float32([0.9, 0.2, 0.1])
+    speck = disc(SIZE, (200, 200), 1.5)
+    frame[speck] = np.float32([0.05, 0.9, 0.9])
+    frame_enc = encode_for_network(noisy(frame, 22))
+    plate_enc = encode_for_network(noisy(clean, 23))
+    prior = soft_segmentation(frame_enc, plate_enc)
+
+    assert prior[ball].min() > 0.5
+    assert prior[180:221, 180:221].max() < 0.05
+    assert prior[100:170, 100:170].max() == 0.0  # and the plate between them stays unhinted

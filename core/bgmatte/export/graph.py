@@ -113,7 +113,7 @@ class MatteGraph(nn.Module):
         image_enc = encode_for_network(downsample_area(frame, height, width))
         plate_enc = encode_for_network(downsample_area(plate, height, width))
         if height != frame.shape[2] or width != frame.shape[3]:
-            seg = segmentation.coverage_prior(frame, plate, image_enc, plate_enc)
+            seg = segmentation.scripted_coverage_prior(frame, plate, image_enc, plate_enc)
         else:
             seg = segmentation.scripted_soft_segmentation(image_enc, plate_enc)
         motion = luminance(image_enc).repeat(1, self.motion_frames, 1, 1)
