@@ -4,13 +4,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from bgmatte.color.encoding import encode_for_network
 from bgmatte.errors import FrameError
 import plate_cases
 from bgmatte.priors import align_homography, soft_segmentation
-from bgmatte.priors.resample import downsample_area
+from bgmatte.priors.resample import as_nchw, downsample_area
 from bgmatte.priors.segmentation import coverage_prior, soft_prior
 
 SIZE = 256
@@ -212,10 +211,7 @@ def test_a_frame_above_the_working_size_hints_a_tuft_of_sparse_strands_weaker_th
     frame[body] = np.float32([0.8, 0.3, 0.2])
     frame, clean = noisy(frame, 7, 0.01), noisy(clean, 8, 0.01)
 
-    def nchw(image: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
-
-    frame_t, plate_t = nchw(frame), nchw(clean)
+    frame_t, plate_t = as_nchw(frame), as_nchw(clean)
     frame_enc = encode_for_network(downsample_area(frame_t, working, working))
     plate_enc = encode_for_network(downsample_area(plate_t, working, working))
     coverage = coverage_prior(frame_t, plate_t, frame_enc, plate_enc)[0, 0].numpy()

@@ -108,17 +108,21 @@ def gaussian_blur(x: Tensor, sigma: float, shifted_taps: int = SHIFTED_TAPS) -> 
     height, width = x.shape[2], x.shape[3]
     rows = x.index_select(2, reflect101_index(height, pad, x.device))
     if taps <= shifted_taps:
-        summed = rows[:, :, 0:height] * kernel[0]
-        for tap in range(1, taps):
-            summed = summed + rows[:, :, tap:tap + height] * kernel[tap]
-        cols = summed.index_select(3, reflect101_index(width, pad, x.device))
-        summed = cols[:, :, :, 0:width] * kernel[0]
-        for tap in range(1, taps):
-            summed = summed + cols[:, :, :, tap:tap + width] * kernel[tap]
-        return summed
+        summed = _shifted_sum(rows, kernel, 2, height)
+        return _shifted_sum(summed.index_select(3, reflect101_index(width, pad, x.device)), kernel, 3, width)
     rows = F.conv2d(rows, kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1), groups=channels)
     cols = rows.index_select(3, reflect101_index(width, pad, x.device))
     return F.conv2d(cols, kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1), groups=channels)
+
+
+def _shifted_sum(padded: Tensor, kernel: Tensor, dim: int, length: int) -> Tensor:
+    """The 1-D correlation of (B, C, H, W) ``padded`` with ``kernel`` along ``dim`` (2 or 3), ``length``
+    outputs, as a sum of slices (plain slicing: ``narrow`` is missing from older libtorch builds)."""
+    summed = torch.zeros_like(padded[:, :, 0:length] if dim == 2 else padded[:, :, :, 0:length])
+    for tap in range(kernel.shape[0]):
+        window = padded[:, :, tap:tap + length] if dim == 2 else padded[:, :, :, tap:tap + length]
+        summed = summed + window * kernel[tap]
+    return summed
 
 
 def disc_half_widths(radius: int) -> list[int]:
