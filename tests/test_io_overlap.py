@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import signal
 import sys
 import threading
@@ -328,6 +329,33 @@ def test_an_interrupt_mid_run_finishes_and_reports_the_frame_being_written_and_l
     assert listing(tmp_path) == ["m.1001.exr", "m.1002.exr"], "the frames on disk are the frames reported"
     assert all(read_complete(tmp_path / name) is not None for name in listing(tmp_path))
     assert io_threads() == []
+
+
+def test_a_ctrl_c_or_sigterm_stops_the_command_after_the_frame_in_progress_and_reports_it(
+        shot_dir, tmp_path, capsys, monkeypatch):
+    real_write = bgmatte.api.write_matte
+    for number in (signal.SIGINT, signal.SIGTERM):
+        out = tmp_path / signal.Signals(number).name
+
+        def signal_while_writing_the_second(target, *args, **kwargs):
+            if Path(target).name == "m.1002.exr":
+                os.kill(os.getpid(), number)  # from the writer thread, as a user's or a farm's signal
+                time.sleep(0.2)
+            real_write(target, *args, **kwargs)
+
+        monkeypatch.setattr(bgmatte.api, "write_matte", signal_while_writing_the_second)
+        code, events, err = matte_cli(capsys, shot_dir, out, "--frames", "1001-1006",
+                                      "--report", str(tmp_path / f"{out.name}.json"))
+        report = json.loads((tmp_path / f"{out.name}.json").read_text())
+
+        assert code == 130 and err[-1] == "bgmatte: error: interrupted", err
+        assert any("stopping after the frame in progress" in line for line in err)
+        assert [(e["frame"], e["status"]) for e in events] == [(1001, "done"), (1002, "done")]
+        assert listing(out) == ["m.1001.exr", "m.1002.exr"], "the frames on disk are the frames reported"
+        assert all(read_complete(out / name) is not None for name in listing(out))
+        assert report["cancelled"] and report["done"] == [1001, 1002] and report["exit_code"] == 130
+        assert signal.getsignal(number) in (signal.default_int_handler, signal.SIG_DFL), "handler restored"
+        assert io_threads() == []
 
 
 def test_frames_in_flight_never_exceed_the_bound_while_reads_run_ahead_of_writes(matter, shot_dir, tmp_path,

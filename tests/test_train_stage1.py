@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from bgmatte.cli import main
 from bgmatte.data.generate import generate_bank
 from bgmatte.model import CONFIGS, Generator, create_model, load_weights, save_weights
 from bgmatte.train.checkpoint import load_checkpoint
-from bgmatte.train.stage1 import RUNNING_STATS_MOMENTUM, Stage1Settings, _new_model, train_stage1
+from bgmatte.train.stage1 import RUNNING_STATS_MOMENTUM, Stage1Settings, _new_model, _Trainer, train_stage1
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +51,22 @@ def test_training_changes_the_model_and_checkpoints_everything_needed_to_resume(
     untrained = create_model("tiny", device="cpu").state_dict()
     assert any(not torch.equal(untrained[name], tensor) for name, tensor in state["model"].items()
                if tensor.is_floating_point())
+
+
+def test_a_sigterm_checkpoints_after_the_step_in_progress_and_resume_goes_on_from_there(
+        bank: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_step = _Trainer._step
+
+    def terminated_during_the_second(trainer: _Trainer, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        if trainer.step == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # what `kill` and a farm manager send
+        return real_step(trainer, batch)
+
+    monkeypatch.setattr(_Trainer, "_step", terminated_during_the_second)
+    stopped = train_stage1(tmp_path, _settings(bank), max_steps=5)
+    assert stopped.step == 2 and load_checkpoint(tmp_path)["step"] == 2
+    monkeypatch.setattr(_Trainer, "_step", real_step)
+    assert train_stage1(tmp_path, None, resume=True, max_steps=4).step == 4
 
 
 def test_log_has_one_json_line_per_interval_with_step_losses_and_seconds(bank: Path, tmp_path: Path) -> None:

@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
-from bgmatte.protocol import FARM_PROGRESS, JSON_PROGRESS, PROGRESS_MODES, ProgressEvent, farm_progress_line, \
-    progress_json, progress_text
+from bgmatte.protocol import ERROR_PREFIX, FARM_PROGRESS, JSON_PROGRESS, PROGRESS_MODES, ProgressEvent, \
+    farm_progress_line, progress_json, progress_text
 from bgmatte.report import FrameOutcome
 from bgmatte.settings import MatteSettings
+from bgmatte.stop_signals import stop_requests
+
+# The first Ctrl-C (or the SIGTERM of a farm manager or a host's cancel) stops after the frame in
+# progress, so every frame on disk is complete and reported; a second Ctrl-C stops at once.
+INTERRUPT_MESSAGE = "interrupted: stopping after the frame in progress (interrupt again to stop at once)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -138,12 +144,15 @@ def run(args: argparse.Namespace) -> int:
     matter = Matter(model=args.model, device=args.device, precision=args.precision, threads=args.threads)
     printer = ProgressPrinter("none" if args.quiet else args.progress)
     try:
-        report = matter.matte_sequence(args.input, args.plate, args.output, frames=args.frames, within=args.within,
-                                       settings=settings, skip_existing=args.skip_existing, progress=printer,
-                                       report_path=args.report or None)
+        with stop_requests((signal.SIGINT, signal.SIGTERM), INTERRUPT_MESSAGE) as stop:
+            report = matter.matte_sequence(args.input, args.plate, args.output, frames=args.frames,
+                                           within=args.within, settings=settings, skip_existing=args.skip_existing,
+                                           progress=printer, cancel=stop, report_path=args.report or None)
     finally:
         printer.close()
     if printer.mode == "lines":
         print(f"bgmatte: total {len(report.done)} done, {len(report.skipped)} skipped, {len(report.failed)} failed, "
               f"{report.seconds_per_frame():.3f}s/frame, {report.seconds_total:.1f}s", file=sys.stderr)
+    if report.cancelled:
+        print(f"{ERROR_PREFIX}interrupted", file=sys.stderr)
     return report.exit_code

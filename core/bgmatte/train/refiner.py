@@ -13,6 +13,7 @@ import hashlib
 import logging
 import math
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -34,6 +35,7 @@ from bgmatte.pipeline import FrameInputs, network_inputs, network_pass, working_
 from bgmatte.priors.resample import working_shape
 from bgmatte.refine import refine_alpha
 from bgmatte.refine.learned import gather_patches, select_patches
+from bgmatte.stop_signals import stop_requests
 from bgmatte.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from bgmatte.train.export import CODE_LICENCE, git_commit
 from bgmatte.train.run_folder import (append_log, last_validation, restore_optimisation, starting_point,
@@ -233,27 +235,20 @@ class _RefinerLoop:
         self.run_dir, self.settings, self.refiner, self.optimizer = run_dir, settings, refiner, optimizer
         self.validation, self.digest = validation, digest
         self.step, self.position, self.seconds = step, position, seconds
-        self.stop_requested = False
         self.last: dict[str, Any] = {}
 
     def run(self, batches: Iterator[dict[str, torch.Tensor]], minutes: float | None,
             max_steps: int | None) -> dict[str, Any]:
-        previous = signal.signal(signal.SIGTERM, self._request_stop)
-        try:
-            self._loop(batches, minutes, max_steps)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        with stop_requests((signal.SIGTERM,), "SIGTERM: checkpointing and stopping") as stop:
+            self._loop(batches, minutes, max_steps, stop)
         return self._checkpoint()
 
-    def _request_stop(self, signum: int, frame: object) -> None:
-        log.warning("SIGTERM: checkpointing and stopping")
-        self.stop_requested = True
-
-    def _loop(self, batches: Iterator[dict[str, torch.Tensor]], minutes: float | None, max_steps: int | None) -> None:
+    def _loop(self, batches: Iterator[dict[str, torch.Tensor]], minutes: float | None, max_steps: int | None,
+              stop: threading.Event) -> None:
         started = last_checkpoint = time.monotonic()
         sums: dict[str, float] = {}
         count = 0
-        while not self.stop_requested and (max_steps is None or self.step < max_steps):
+        while not stop.is_set() and (max_steps is None or self.step < max_steps):
             if minutes is not None and time.monotonic() - started >= minutes * 60:
                 break
             batch = next(batches)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -22,6 +23,7 @@ from bgmatte.data.dataset import SampleDataset, batch_stream, collate, open_bank
 from bgmatte.errors import InputError
 from bgmatte.model import CONFIGS, Generator, GeneratorConfig, create_model, resolve_device
 from bgmatte.model.grow import grow_from
+from bgmatte.stop_signals import stop_requests
 from bgmatte.train.checkpoint import CHECKPOINT_NAME, save_checkpoint
 from bgmatte.train.losses import LossWeights, stage1_losses
 from bgmatte.train.run_folder import append_log, restore_optimisation, starting_point, truncate_log
@@ -200,29 +202,22 @@ class _Trainer:
         self.step = step
         self.position = position
         self.seconds = seconds
-        self.stop_requested = False
         self.last_losses: dict[str, float] = {}
 
     def run(self, batches: Iterator[dict[str, torch.Tensor]], minutes: float | None, max_steps: int | None) -> RunSummary:
-        previous = signal.signal(signal.SIGTERM, self._request_stop)
-        try:
-            self._loop(batches, minutes, max_steps)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        with stop_requests((signal.SIGTERM,), "SIGTERM: checkpointing and stopping") as stop:
+            self._loop(batches, minutes, max_steps, stop)
         self._checkpoint()
         return RunSummary(self.step, self.position, self.seconds, self.last_losses)
 
-    def _request_stop(self, signum: int, frame: object) -> None:
-        log.warning("SIGTERM: checkpointing and stopping")
-        self.stop_requested = True
-
-    def _loop(self, batches: Iterator[dict[str, torch.Tensor]], minutes: float | None, max_steps: int | None) -> None:
+    def _loop(self, batches: Iterator[dict[str, torch.Tensor]], minutes: float | None, max_steps: int | None,
+              stop: threading.Event) -> None:
         started = time.monotonic()
         last_checkpoint = started
         interval_start = time.monotonic()
         sums: dict[str, float] = {}
         count = 0
-        while not self.stop_requested:
+        while not stop.is_set():
             if max_steps is not None and self.step >= max_steps:
                 break
             if minutes is not None and time.monotonic() - started >= minutes * 60:
