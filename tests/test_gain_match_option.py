@@ -55,6 +55,20 @@ def test_auto_reports_the_estimated_gain_and_its_support_in_the_header_and_the_r
     assert 0.0 <= frames[0]["gain_support"] <= 1.0
 
 
+def test_a_frame_whose_plate_cannot_be_matched_is_named_once_in_a_warning(shot_dir, tmp_path, capsys):
+    black = tmp_path / "black"
+    black.mkdir()
+    for frame in (1001, 1002):
+        pixels, _ = read_exr(shot_dir / f"plate.{frame}.exr")
+        write_exr(black / f"plate.{frame}.exr", pixels[..., :3] * np.float32(0.0 if frame == 1002 else 1.0))
+        (black / f"frame.{frame}.exr").symlink_to(shot_dir / f"frame.{frame}.exr")
+    assert matte(black, tmp_path / "m.####.exr") == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "plate gain match skipped" in line]
+    assert warnings == [f"bgmatte: warning: {black / 'frame.1002.exr'}: plate gain match skipped, too little of "
+                        "the plate agrees with the frame (gain 1 used; --gain-match R,G,B sets it)"]
+    np.testing.assert_array_equal(plate_gain(tmp_path / "m.1002.exr"), (1.0, 1.0, 1.0))
+
+
 @pytest.mark.parametrize("value", ["1,2", "bright", "0,1,1", "-1", "nan,1,1", "inf"])
 def test_a_bad_gain_is_one_error_line_and_exit_2_with_nothing_written(shot_dir, tmp_path, capsys, value):
     assert matte(shot_dir, tmp_path / "m.####.exr", "--gain-match", value) == 2

@@ -259,7 +259,7 @@ def test_nan_in_a_file_is_found_with_its_count_and_first_position(tmp_path):
         check_finite(rgb, path, canvas)
     assert caught.value.subject == str(path)
     assert caught.value.problem == ("2 NaN/Inf pixels (first at x=15, y=24); "
-                                    "fix the frame or pass --repair-nonfinite")
+                                    "fix the file or pass --repair-nonfinite")
 
 
 def test_repair_sets_nonfinite_samples_to_zero_and_counts_pixels():

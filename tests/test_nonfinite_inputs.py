@@ -59,7 +59,7 @@ def test_one_nan_pixel_in_a_matte_fails_the_frame_unless_repaired(shot, tmp_path
     code, err = run(capsys, str(frame), "--plate", str(clean), option, str(bad), "-o", str(tmp_path / "a.exr"))
     assert code == 3
     assert err == [f"bgmatte: error: {bad}: 2 NaN/Inf pixels (first at x=3, y=2); "
-                   "fix the frame or pass --repair-nonfinite"]
+                   "fix the file or pass --repair-nonfinite"]
     assert not (tmp_path / "a.exr").exists()
 
     code, err = run(capsys, str(frame), "--plate", str(clean), option, str(bad), "-o", str(tmp_path / "b.exr"),

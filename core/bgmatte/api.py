@@ -255,6 +255,9 @@ class _FrameSteps:
             result = matte_arrays(self.model, read.inputs, self.settings.layers)
         except BgmatteError as error:
             return _Failed(read.frame, error, read.seconds + time.perf_counter() - started)
+        if result.gain_support == 0.0:  # after the second pass too: the gain the frame was matted with
+            log.warning("%s: plate gain match skipped, too little of the plate agrees with the frame (gain 1 "
+                        "used; --gain-match R,G,B sets it)", self.plan.input.path(read.frame))
         return _Matted(read.frame, result, read.attributes, read.read_seconds,
                        read.seconds + time.perf_counter() - started)
 

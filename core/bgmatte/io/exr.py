@@ -147,7 +147,7 @@ def check_finite(pixels: np.ndarray, path: str | Path, canvas: Window | None = N
         canvas: the window the pixels lie on, so the reported x, y are the image's own coordinates.
 
     Raises:
-        FrameError: (path, "<n> NaN/Inf pixels (first at x=.., y=..); fix the frame or pass
+        FrameError: (path, "<n> NaN/Inf pixels (first at x=.., y=..); fix the file or pass
             --repair-nonfinite").
     """
     finite = np.isfinite(pixels)
@@ -157,7 +157,7 @@ def check_finite(pixels: np.ndarray, path: str | Path, canvas: Window | None = N
     row, col = np.unravel_index(int(np.argmax(bad)), bad.shape)
     x0, y0 = (canvas.x, canvas.y) if canvas is not None else (0, 0)
     raise FrameError(path, f"{int(bad.sum())} NaN/Inf pixels (first at x={x0 + col}, y={y0 + row}); "
-                           "fix the frame or pass --repair-nonfinite")
+                           "fix the file or pass --repair-nonfinite")
 
 
 def repair_nonfinite(pixels: np.ndarray) -> tuple[np.ndarray, int]:

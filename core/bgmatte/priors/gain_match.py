@@ -202,10 +202,7 @@ def match_plate_gain(frame: Tensor, plate: Tensor, usable: list[Tensor] | None =
     if frame.shape != plate.shape or frame.dim() != 4 or frame.shape[1] != 3:
         raise ValueError(f"frame and plate must both be (1, 3, H, W), got {tuple(frame.shape)} and {tuple(plate.shape)}")
     gain, support = estimate_gain(*plate_gain_samples(frame, plate, usable))
-    if support == 0.0:
-        logger.warning("plate gain match skipped: too little of the plate agrees with the frame")
-    else:
-        logger.debug("plate gain %s, %.0f%% of the frame agrees", gain.tolist(), 100.0 * support)
+    logger.debug("plate gain %s, %.0f%% of the frame agrees", gain.tolist(), 100.0 * support)
     return plate * gain.view(1, 3, 1, 1), gain, support
 
 
