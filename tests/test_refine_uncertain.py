@@ -187,3 +187,44 @@ def test_the_local_foreground_is_the_subjects_colour_where_a_window_holds_covere
     error = (fitted - colour).abs().amax(1, keepdim=True)
     assert float(error[share >= 0.5].max()) < 0.1  # mostly covered: the mesh's colour, the prior pulls little
     assert float(fitted[(share == 0).expand_as(fitted)].abs().max()) == 0.0  # no coverage: the prior's colour
+
+
+def veil_shot(height: int = 192, width: int = 256, coverage: float = 0.35) -> dict[str, np.ndarray]:
+    """A veil of constant coverage over a textured plate; the network's alpha is right, its colour
+    is too dark (a barely covered pixel's colour is barely constrained in training)."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    plate = (0.3 + 0.12 * np.sin(xx / 9.0 + np.sin(yy / 13.0))[..., None] * np.array([1.0, 0.6, 0.3])
+             + 0.1 * np.cos(yy / 7.0 + xx / 17.0)[..., None] * np.array([0.3, 0.7, 1.0])).astype(np.float32)
+    inside = np.clip(np.minimum.reduce([xx - 48, 208 - xx, yy - 40, 152 - yy]) / 6.0, 0.0, 1.0)
+    truth = (coverage * inside).astype(np.float32)
+    frame = truth[..., None] * FG_COLOUR + (1.0 - truth[..., None]) * plate
+    low = (height // SCALE, width // SCALE)
+    return {"truth": truth, "frame": frame.astype(np.float32), "plate": plate, "alpha_low": resize_area(truth, low),
+            "fg_low": np.broadcast_to(0.7 * FG_COLOUR, low + (3,)).copy(), "veil": inside > 0.999}
+
+
+def test_behind_a_veil_the_band_keeps_closer_to_the_networks_alpha_when_its_colour_is_wrong(monkeypatch):
+    shot = veil_shot()
+    refined = refine_alpha(shot["alpha_low"], shot["frame"], shot["plate"], shot["fg_low"])
+    monkeypatch.setattr(uncertain, "band_foreground", lambda alpha, frame, plate, fg: fg)
+    on_the_network_colour = refine_alpha(shot["alpha_low"], shot["frame"], shot["plate"], shot["fg_low"])
+    veil, truth = shot["veil"], shot["truth"]
+    before = np.abs(on_the_network_colour - truth)[veil].mean()
+    assert before > 0.1  # a right alpha projected onto a wrong colour comes out wrong
+    assert np.abs(refined - truth)[veil].mean() < 0.6 * before
+
+
+def test_the_band_foreground_moves_towards_the_consistent_colour_only_where_the_plate_shows_through():
+    for shot, moves in ((strand_shot(), False), (veil_shot(), True)):
+        low = shot["alpha_low"].shape
+        alpha, fg = nchw(shot["alpha_low"]), nchw(shot["fg_low"])
+        chosen = uncertain.band_foreground(alpha, nchw(resize_area(shot["frame"], low)),
+                                           nchw(resize_area(shot["plate"], low)), fg)
+        covered = (alpha > 0.2).expand_as(fg)
+        colour = torch.from_numpy(FG_COLOUR).view(1, 3, 1, 1).expand_as(fg)
+        error_before = float((fg - colour).abs()[covered].mean())
+        error_after = float((chosen - colour).abs()[covered].mean())
+        if moves:  # the veil's colour was too dark
+            assert error_after < 0.6 * error_before, (error_before, error_after)
+        else:  # the opaque strand's colour was right and stays
+            assert float((chosen - fg).abs().max()) < 0.01
