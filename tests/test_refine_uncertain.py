@@ -106,11 +106,11 @@ def nchw(x: np.ndarray) -> torch.Tensor:
 
 def test_the_whole_frame_at_once_as_the_exported_graph_runs_it_gives_the_tiled_alpha(shot):
     frame, plate, alpha_low, fg_low = shot["frame"], shot["plate"], shot["alpha_low"], shot["fg_low"]
-    guide, level = uncertain.refine_guide(nchw(resize_area(frame, alpha_low.shape)),
-                                          nchw(resize_area(plate, alpha_low.shape)))
+    frame_low, plate_low = nchw(resize_area(frame, alpha_low.shape)), nchw(resize_area(plate, alpha_low.shape))
+    guide, level = uncertain.refine_guide(frame_low, plate_low)
     a, b = guided_filter_coefficients(guide, nchw(alpha_low).double(), uncertain.GUIDE_RADIUS, uncertain.GUIDE_EPS)
     whole = torch.jit.script(uncertain.refine_whole_frame)(nchw(alpha_low), nchw(frame), nchw(plate), nchw(fg_low),
-                                                           level, a, b)
+                                                           frame_low, plate_low, level, a, b)
     np.testing.assert_allclose(whole[0, 0].numpy(), refine(shot, tile=32), rtol=0, atol=2e-5)
 
 

@@ -149,13 +149,14 @@ class MatteGraph(nn.Module):
         plate = plate * gain.view(1, 3, 1, 1)
         alpha_low = alpha_low.float()
         fg_low = decode_from_network(fg_enc.float())
-        guide, level = uncertain.refine_guide(downsample_area(frame, height, width),
-                                              downsample_area(plate, height, width))
+        frame_low = downsample_area(frame, height, width)
+        plate_low = downsample_area(plate, height, width)
+        guide, level = uncertain.refine_guide(frame_low, plate_low)
         # The traced guided filter holds CPU constants (its trace froze a device): run it on the CPU,
         # at the working size in float64 that costs milliseconds, and bring the result back.
         a, b = self.guided(guide.cpu(), alpha_low.double().cpu())
-        alpha = uncertain.refine_whole_frame(alpha_low, frame, plate, fg_low, level, a.to(frame.device),
-                                             b.to(frame.device))
+        alpha = uncertain.refine_whole_frame(alpha_low, frame, plate, fg_low, frame_low, plate_low, level,
+                                             a.to(frame.device), b.to(frame.device))
         if self.refiner is not None:
             alpha = self.refiner(alpha, frame, plate, alpha_low, fg_low, self.to_working.dtype)
         noise = foreground.background_noise(frame, plate, alpha)

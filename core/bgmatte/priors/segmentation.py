@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from bgmatte.color.encoding import decode_from_network, encode_for_network
+from bgmatte.color.encoding import decode_from_network, encode_for_network, luminance
 from bgmatte.filters import dilate_disc, erode_disc, gaussian_blur, gaussian_kernel, round_even
 from bgmatte.priors.components import component_labels, opencv_labels, remove_specks
 from bgmatte.priors.resample import as_nchw, downsample_area, working_shape
@@ -302,14 +302,14 @@ def noise_threshold(plate_enc: Tensor, blur_kernel: Tensor, bins: int = LEVEL_BI
     plate = plate_enc.to(torch.float64)
     height, width = plate.shape[2], plate.shape[3]
     # The statistics are float64; the per-pixel maps float32, as is the difference they threshold.
-    level = _level(plate_enc.float())
+    level = luminance(plate_enc.float())[0, 0]
     noise_power = torch.zeros_like(level)
     if height >= 3 and width >= 3:
         mask = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]], dtype=torch.float64,
                             device=plate.device)
         response = torch.abs(torch.nn.functional.conv2d(plate, mask.view(1, 1, 3, 3).repeat(3, 1, 1, 1),
                                                         stride=stride, groups=3))[0]
-        inner = _level(plate[:, :, 1:-1:stride, 1:-1:stride]).reshape(-1)
+        inner = luminance(plate[:, :, 1:-1:stride, 1:-1:stride])[0, 0].reshape(-1)
         response = response.reshape(3, -1)
         edges = torch.quantile(inner, torch.linspace(0.0, 1.0, bins + 1, dtype=torch.float64, device=plate.device))
         centres: list[float] = []
@@ -332,11 +332,6 @@ def noise_threshold(plate_enc: Tensor, blur_kernel: Tensor, bins: int = LEVEL_BI
     edge_power = (registration_px ** 2) * (rows * rows + cols * cols).sum(dim=1)[0]
     threshold = torch.sqrt(sigmas * sigmas * noise_power + edge_power)
     return threshold.clamp(min=minimum)
-
-
-def _level(plate: Tensor) -> Tensor:
-    """(1, 3, h, w) -> (h, w) brightness (ACEScg luminance weights) in the plate's dtype."""
-    return plate[0, 0] * 0.2722287168 + plate[0, 1] * 0.6740817658 + plate[0, 2] * 0.0536895174
 
 
 def _interpolate(x: Tensor, xp: list[float], fp: list[float]) -> Tensor:

@@ -283,8 +283,8 @@ def fitted_alpha(upsampled: Tensor, weight: Tensor, image: Tensor, background: T
     return alpha
 
 
-def refine_whole_frame(alpha_low: Tensor, frame: Tensor, plate: Tensor, fg_low: Tensor, level: float, a: Tensor,
-                       b: Tensor) -> Tensor:
+def refine_whole_frame(alpha_low: Tensor, frame: Tensor, plate: Tensor, fg_low: Tensor, frame_low: Tensor,
+                       plate_low: Tensor, level: float, a: Tensor, b: Tensor) -> Tensor:
     """``refine_alpha`` computed on the whole frame at once, as the exported graph does (the
     Inference node hands it the whole frame; the core's tiles are exact crops of this result).
 
@@ -292,6 +292,7 @@ def refine_whole_frame(alpha_low: Tensor, frame: Tensor, plate: Tensor, fg_low: 
         alpha_low: (1, 1, h, w) network alpha in [0, 1].
         frame, plate: (1, 3, H, W) float32 working linear frame and gain-matched plate.
         fg_low: (1, 3, h, w) working linear straight network foreground.
+        frame_low, plate_low: the frame and plate area-downsampled to (h, w), as ``refine_guide`` took them.
         level: the level from ``refine_guide``.
         a, b: the guided filter's coefficients (1, 1, 3, h, w) and (1, 1, h, w), from
             ``guided_filter_coefficients(guide, alpha_low, GUIDE_RADIUS, GUIDE_EPS)`` in float64.
@@ -300,9 +301,7 @@ def refine_whole_frame(alpha_low: Tensor, frame: Tensor, plate: Tensor, fg_low: 
         (1, 1, H, W) float32 alpha in [0, 1].
     """
     size = [frame.shape[2], frame.shape[3]]
-    low_height, low_width = alpha_low.shape[2], alpha_low.shape[3]
-    fg_low = band_foreground(alpha_low, downsample_area(frame, low_height, low_width),
-                             downsample_area(plate, low_height, low_width), fg_low)
+    fg_low = band_foreground(alpha_low, frame_low, plate_low, fg_low)
     low = torch.cat([uncertain_band(alpha_low), fg_low, a[:, 0].float(), b.float()], dim=1)
     sampled = upsample_bilinear(low, size)
     fit = size[0] != alpha_low.shape[2] or size[1] != alpha_low.shape[3]
