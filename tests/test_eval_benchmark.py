@@ -7,11 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import OpenImageIO as oiio
+import pytest
 
 from bgmatte.api import Matter
-from bgmatte.data.validation import ValidationRecipe, generate_validation
+from bgmatte.data.validation import Shot, ValidationRecipe, generate_validation
+from bgmatte.errors import InputError
 from bgmatte.eval import metrics
-from bgmatte.eval.benchmark import METHODS, load_shots
+from bgmatte.eval.benchmark import (METHODS, ShotFrames, format_table, frames_worse_than_peers, load_shots,
+                                    run_benchmark)
 from bgmatte.eval.benchmark_command import run
 from bgmatte.eval.contact_sheet import GAP
 
@@ -32,7 +35,7 @@ PINNED_RECIPE = ValidationRecipe(seed=1000, size=256, stills=3, sequences=0, tun
 def test_benchmark_prints_one_row_per_method_tuned_on_the_tune_split(tmp_path: Path, capsys) -> None:
     folder = tmp_path / "val"
     generate_validation(folder, ValidationRecipe(seed=1001, size=64, stills=2, sequences=0, tune_stills=1))
-    args = argparse.Namespace(folder=folder, model="tiny", methods=",".join(METHODS), json=tmp_path / "r.json",
+    args = argparse.Namespace(folder=folder, model="tiny", methods=",".join(METHODS), json=tmp_path / "r.json", peers_from=None,
                               sheet=tmp_path / "sheet.png")
     assert run(args) == 0
     table = capsys.readouterr().out
@@ -83,3 +86,51 @@ def test_benchmark_refuses_a_folder_that_is_not_a_validation_set(tmp_path: Path,
     assert "bgmatte: error: --methods: unknown method(s) magic" in capsys.readouterr().err
     assert main(["benchmark", str(tmp_path), "--sheet", str(tmp_path / "sheet.jpg")]) == 2
     assert capsys.readouterr().err.strip() == f"bgmatte: error: {tmp_path / 'sheet.jpg'}: the contact sheet must be a .png file"
+
+
+def _shot(name: str, frames: list[int]) -> ShotFrames:
+    """A stand-in test shot of the given frame numbers (only its name and frames are read)."""
+    shot = Shot(name=name, split="test", frames=frames, frame="", plate="", alpha="", kind="fur", params={})
+    return ShotFrames(shot=shot, frames=[], plate=np.zeros(0), alphas=[], frame_paths=[], plate_path=Path())
+
+
+def test_frames_more_than_twice_the_best_peers_sad_are_listed_by_shot_and_frame() -> None:
+    test = [_shot("a", [1001, 1002]), _shot("b", [7])]
+    results = {"bgmatte": {"per_frame_sad": {"a": [3.0, 9.0], "b": [1.0]}},
+               "difference_key": {"per_frame_sad": {"a": [1.0, 5.0], "b": [0.4]}},
+               "closed_form": {"per_frame_sad": {"a": [2.0, 4.0], "b": [0.6]}}}
+    worse = frames_worse_than_peers(results, test, ["difference_key", "closed_form"])
+    assert worse == [{"shot": "a", "frame": 1001, "sad": 3.0, "best_peer": "difference_key", "best_sad": 1.0},
+                     {"shot": "a", "frame": 1002, "sad": 9.0, "best_peer": "closed_form", "best_sad": 4.0},
+                     {"shot": "b", "frame": 7, "sad": 1.0, "best_peer": "difference_key", "best_sad": 0.4}]
+    results["bgmatte"]["per_frame_sad"] = {"a": [2.0, 8.0], "b": [0.8]}  # exactly twice is not over
+    assert frames_worse_than_peers(results, test, ["difference_key", "closed_form"]) == []
+
+
+def test_peers_from_an_earlier_result_stand_in_for_running_them_on_the_same_set(tmp_path: Path) -> None:
+    folder = tmp_path / "val"
+    generate_validation(folder, ValidationRecipe(seed=1002, size=64, stills=2, sequences=0, tune_stills=1))
+    first = run_benchmark(folder, model="tiny", methods=("bgmatte", "difference_key", "closed_form"))
+    (tmp_path / "first.json").write_text(json.dumps(first))
+    again = run_benchmark(folder, model="tiny", methods=("bgmatte", "difference_key", "closed_form"),
+                          peers_from=tmp_path / "first.json")
+    assert list(again["methods"]) == ["bgmatte", "difference_key", "closed_form"]
+    for peer in ("difference_key", "closed_form"):
+        assert again["methods"][peer] == json.loads(json.dumps(first["methods"][peer]))
+    assert again["methods"]["bgmatte"]["per_shot"] == first["methods"]["bgmatte"]["per_shot"]
+    assert again["ratios"] == first["ratios"] and again["worse_frames"] == first["worse_frames"]
+    assert "frames where bgmatte's SAD is over 2x the best peer's:" in format_table(again)
+
+    with pytest.raises(InputError, match="holds no result of blender_difference_key"):
+        run_benchmark(folder, model="tiny", methods=("bgmatte", "blender_difference_key"),
+                      peers_from=tmp_path / "first.json")
+    index = folder / "index.json"
+    index.write_text(index.read_text().replace('"seed"', '"seed" ', 1))  # any change to the set
+    with pytest.raises(InputError, match="another validation set"):
+        run_benchmark(folder, model="tiny", methods=("bgmatte", "difference_key"), peers_from=tmp_path / "first.json")
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(InputError, match="cannot be read as a benchmark result"):
+        run_benchmark(folder, model="tiny", peers_from=tmp_path / "broken.json")
+    (tmp_path / "older.json").write_text(json.dumps({k: v for k, v in first.items() if k != "set_index_sha256"}))
+    with pytest.raises(InputError, match="older bgmatte"):
+        run_benchmark(folder, model="tiny", peers_from=tmp_path / "older.json")

@@ -11,9 +11,15 @@ size (e.g. 320x320 and 1920x1080, whose SADs are not comparable), each with bgma
 best peer. Closed-form matting solves a frame whose trimap has more than
 ``peers.CLOSED_FORM_MAX_UNKNOWN`` unknown pixels on a 2x-downsampled copy (``downsampled_frames``
 in the result, a line under the table), so a full-resolution close-up takes seconds, not minutes.
+Every test frame where bgmatte's SAD is more than twice the best peer's on that frame is listed
+(one of the targets of the photographic set). The peers' results of an earlier run on the same set
+(its JSON, checked by the set's ``index.json`` digest) can stand in for running them again, so new
+weights are compared in the time bgmatte alone takes.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -33,6 +39,8 @@ log = logging.getLogger(__name__)
 METHODS = ("bgmatte", "difference_key", "closed_form", "blender_difference_key")
 PEERS = METHODS[1:]
 MOTION_GAP = 1
+WORSE_FACTOR = 2.0
+"""A test frame is listed when bgmatte's whole-image SAD exceeds this multiple of the best peer's on it."""
 
 
 @dataclass
@@ -176,7 +184,7 @@ def size_label(shot: ShotFrames) -> str:
 def _score(test: list[ShotFrames], alphas: list[list[np.ndarray]]) -> dict:
     """Mean image metrics (whole, unknown) over the test frames, per shot, per class (the shot's
     ``class``, else its element kind), per frame size, and temporal metrics over sequences."""
-    per_frame, per_shot = [], {}
+    per_frame, per_shot, frame_sad = [], {}, {}
     per_class: dict[str, list[dict]] = {}
     per_size: dict[str, list[dict]] = {}
     dtssd, messddt = [], []
@@ -184,6 +192,7 @@ def _score(test: list[ShotFrames], alphas: list[list[np.ndarray]]) -> dict:
         shot_frames = [metrics.image_scores(pred, true, {"whole": None, "unknown": metrics.trimap_unknown(true)})
                        for pred, true in zip(predicted, s.alphas)]
         per_shot[s.shot.name] = _mean_scores(shot_frames)
+        frame_sad[s.shot.name] = [f["whole"]["sad"] for f in shot_frames]
         per_class.setdefault(s.shot.group, []).extend(shot_frames)
         per_size.setdefault(size_label(s), []).extend(shot_frames)
         per_frame += shot_frames
@@ -191,7 +200,8 @@ def _score(test: list[ShotFrames], alphas: list[list[np.ndarray]]) -> dict:
             dtssd.append(metrics.dtssd(predicted, s.alphas))
             messddt.append(metrics.messddt(predicted, s.alphas))
     temporal = {"dtssd": float(np.mean(dtssd)), "messddt": float(np.mean(messddt))} if dtssd else None
-    return {"mean": _mean_scores(per_frame), "per_shot": per_shot, "temporal": temporal, "frames": len(per_frame),
+    return {"mean": _mean_scores(per_frame), "per_shot": per_shot, "per_frame_sad": frame_sad, "temporal": temporal,
+            "frames": len(per_frame),
             "per_class": {name: _mean_scores(frames) for name, frames in per_class.items()},
             "per_size": {name: _mean_scores(frames) for name, frames in per_size.items()}}
 
@@ -237,8 +247,49 @@ def _write_sheet(path: Path, test: list[ShotFrames], model: str) -> list[Path]:
     return [paths[size] for size in rows]
 
 
+def set_digest(folder: Path) -> str:
+    """The sha256 of a validation set's ``index.json``: which set a result was measured on."""
+    return hashlib.sha256((folder / "index.json").read_bytes()).hexdigest()
+
+
+def reused_peers(previous: dict, source: Path, digest: str, methods: tuple[str, ...]) -> dict[str, dict]:
+    """The results of the peers among ``methods`` from an earlier benchmark result of the same set.
+
+    Raises:
+        InputError (naming ``source``): the result is of another set or from a bgmatte that did not
+            record which set it measured, or lacks a peer that ``methods`` asks for.
+    """
+    if "set_index_sha256" not in previous:
+        raise InputError(source, "was written by an older bgmatte (no set digest); run the peers again")
+    if previous["set_index_sha256"] != digest:
+        raise InputError(source, "was measured on another validation set (its index.json digest differs); "
+                                 "run the peers again without --peers-from")
+    wanted = [m for m in methods if m in PEERS]
+    missing = [m for m in wanted if m not in previous.get("methods", {})]
+    if missing:
+        raise InputError(source, f"holds no result of {', '.join(missing)}; leave it out of --methods or run it")
+    return {m: previous["methods"][m] for m in wanted}
+
+
+def frames_worse_than_peers(results: dict, test: list[ShotFrames], peers_run: list[str],
+                            factor: float = WORSE_FACTOR) -> list[dict]:
+    """Every test frame where bgmatte's whole-image SAD exceeds ``factor`` x the best peer's on that
+    frame: shot, frame number, bgmatte's SAD, the best peer and its SAD."""
+    worse = []
+    for s in test:
+        name = s.shot.name
+        for k, number in enumerate(s.shot.frames):
+            best = min(peers_run, key=lambda m: results[m]["per_frame_sad"][name][k])
+            best_sad = results[best]["per_frame_sad"][name][k]
+            sad = results["bgmatte"]["per_frame_sad"][name][k]
+            if sad > factor * best_sad:
+                worse.append({"shot": name, "frame": int(number), "sad": sad, "best_peer": best, "best_sad": best_sad})
+    return worse
+
+
 def run_benchmark(folder: Path, model: str = "default", methods: tuple[str, ...] = METHODS,
-                  progress: Callable[[str], None] | None = None, sheet: Path | None = None) -> dict:
+                  progress: Callable[[str], None] | None = None, sheet: Path | None = None,
+                  peers_from: Path | None = None) -> dict:
     """Tune the peers on tune/, then score every method on test/ of a validation set.
 
     Args:
@@ -247,13 +298,17 @@ def run_benchmark(folder: Path, model: str = "default", methods: tuple[str, ...]
         methods: Which of METHODS to run.
         progress: Called with a short line as each stage starts.
         sheet: Where to write a contact sheet PNG of bgmatte on each test shot (None: none).
+        peers_from: An earlier result (JSON) on the same set whose peers' results are taken instead
+            of running the peers among ``methods`` again (their tuned parameters come with them).
 
     Returns:
-        JSON-ready dict: ``methods`` -> {mean, per_shot, temporal, frames, seconds_per_frame, params},
-        ``ratios`` -> bgmatte's SAD and Grad over the best peer's per region, and the set's summary.
+        JSON-ready dict: ``methods`` -> {mean, per_shot, per_frame_sad, temporal, frames,
+        seconds_per_frame, params}, ``ratios`` -> bgmatte's SAD and Grad over the best peer's per
+        region, ``worse_frames`` (see `frames_worse_than_peers`), and the set's summary.
 
     Raises:
-        InputError: the folder is not a validation set, has no test shots, or a method is unknown.
+        InputError: the folder is not a validation set, has no test shots, a method is unknown, or
+            ``peers_from`` is unreadable or does not fit (`reused_peers`).
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -262,12 +317,24 @@ def run_benchmark(folder: Path, model: str = "default", methods: tuple[str, ...]
     test = load_shots(folder, "test")
     if not test:
         raise InputError(folder, "the validation set has no test shots")
+    digest = set_digest(folder)
+    results: dict[str, dict] = {}
+    if peers_from is not None:
+        try:
+            previous = json.loads(Path(peers_from).read_text())
+        except (OSError, ValueError) as error:
+            raise InputError(peers_from, f"cannot be read as a benchmark result ({error})") from error
+        results = reused_peers(previous, Path(peers_from), digest, methods)
+        say(f"peers {', '.join(results) or '(none)'} taken from {peers_from}")
     tune = load_shots(folder, "tune")
-    say(f"tuning peers on {len(tune)} shot(s)")
-    params = tune_peers(tune, tuple(m for m in methods if m in PEERS))
-    results = {}
+    to_tune = tuple(m for m in methods if m in PEERS and m not in results)
+    if to_tune:
+        say(f"tuning peers on {len(tune)} shot(s)")
+    params = {**tune_peers(tune, to_tune), **{m: r["params"] for m, r in results.items()}}
     frame_sizes = [size_label(s) for s in test for _ in s.frames]
     for method in methods:
+        if method in results:
+            continue
         say(f"running {method} on {len(test)} test shot(s)")
         notes: dict[str, list[int]] = {}
         alphas, seconds = _pull_test(method, test, params.get(method), model, notes)
@@ -278,7 +345,8 @@ def run_benchmark(folder: Path, model: str = "default", methods: tuple[str, ...]
                            "params": params.get(method)}
         if method == "closed_form":
             results[method]["downsampled_frames"] = notes
-    ratios, ratios_per_class, ratios_per_size = {}, {}, {}
+    results = {m: results[m] for m in methods}
+    ratios, ratios_per_class, ratios_per_size, worse = {}, {}, {}, []
     ran_peers = [m for m in methods if m in PEERS]
     classes = list(dict.fromkeys(s.shot.group for s in test))
     sizes = list(dict.fromkeys(size_label(s) for s in test))
@@ -286,11 +354,13 @@ def run_benchmark(folder: Path, model: str = "default", methods: tuple[str, ...]
         ratios = _ratios(results, ran_peers, lambda r: r["mean"])
         ratios_per_class = {c: _ratios(results, ran_peers, lambda r, c=c: r["per_class"][c]) for c in classes}
         ratios_per_size = {z: _ratios(results, ran_peers, lambda r, z=z: r["per_size"][z]) for z in sizes}
+        worse = frames_worse_than_peers(results, test, ran_peers)
     if sheet is not None:
         say(f"writing the contact sheet {', '.join(str(p) for p in sheet_paths(sheet, test).values())}")
         _write_sheet(sheet, test, model)
-    return {"set": str(folder), "model": model, "test_shots": [s.shot.name for s in test],
+    return {"set": str(folder), "set_index_sha256": digest, "model": model, "test_shots": [s.shot.name for s in test],
             "tune_shots": [s.shot.name for s in tune], "methods": results, "ratios": ratios,
+            "worse_frames": worse, "test_frames": len(frame_sizes),
             "classes": {c: [s.shot.name for s in test if s.shot.group == c] for c in classes},
             "sizes": {z: [s.shot.name for s in test if size_label(s) == z] for z in sizes},
             "ratios_per_class": ratios_per_class, "ratios_per_size": ratios_per_size,
@@ -327,6 +397,12 @@ def format_table(result: dict) -> str:
         lines.append(f"not run: {', '.join(missing)}")
     for key, value in result["ratios"].items():
         lines.append(f"bgmatte / best peer, {key.replace('_', ' ')}: {value:.3f}")
+    if result["ratios"]:
+        worse = result.get("worse_frames", [])
+        listed = "; ".join(f"{w['shot']} {w['frame']} ({w['sad']:.2f} vs {w['best_peer']} {w['best_sad']:.2f})"
+                           for w in worse)
+        lines.append(f"frames where bgmatte's SAD is over {WORSE_FACTOR:g}x the best peer's: {len(worse)} of "
+                     f"{result.get('test_frames', '?')}" + (f": {listed}" if listed else ""))
     lines.append("units: SAD, Grad, Conn /1000; MSE x1000; dtSSD x100; MESSDdt x1000; -u = unknown band")
     return "\n".join(lines)
 
