@@ -1,10 +1,11 @@
 """Specification of the stage-1 losses: named terms plus a total, zero for a perfect prediction."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from bgmatte.color.encoding import encode_for_network
-from bgmatte.train.losses import LossWeights, stage1_losses
+from bgmatte.train.losses import LossWeights, stage1_losses, unknown_band
 
 
 def _batch() -> dict[str, torch.Tensor]:
@@ -21,12 +22,15 @@ def _batch() -> dict[str, torch.Tensor]:
 def test_losses_are_named_terms_and_their_weighted_total() -> None:
     batch = _batch()
     losses = stage1_losses(torch.full_like(batch["alpha"], 0.5), torch.zeros_like(batch["fg"]), batch)
-    assert set(losses) == {"alpha", "alpha_gradient", "composition", "foreground", "total"}
+    assert set(losses) == {"alpha", "alpha_gradient", "composition", "foreground", "alpha_band", "total"}
     weights = LossWeights()
-    expected = (weights.alpha * losses["alpha"] + weights.alpha_gradient * losses["alpha_gradient"]
-                + weights.composition * losses["composition"] + weights.foreground * losses["foreground"])
-    torch.testing.assert_close(losses["total"], expected)
+    paper = (weights.alpha * losses["alpha"] + weights.alpha_gradient * losses["alpha_gradient"]
+             + weights.composition * losses["composition"] + weights.foreground * losses["foreground"])
+    torch.testing.assert_close(losses["total"], paper)  # the band term weighs 0 unless a run sets it
     assert all(float(value) > 0 for value in losses.values())
+    banded = stage1_losses(torch.full_like(batch["alpha"], 0.5), torch.zeros_like(batch["fg"]), batch,
+                           LossWeights(band_alpha=0.5))
+    torch.testing.assert_close(banded["total"], paper + 0.5 * losses["alpha_band"])
 
 
 def test_a_perfect_prediction_has_zero_loss() -> None:
@@ -50,3 +54,19 @@ def test_losses_have_gradients_for_both_outputs() -> None:
     stage1_losses(alpha, fg, batch)["total"].backward()
     assert alpha.grad is not None and alpha.grad.abs().sum() > 0
     assert fg.grad is not None and fg.grad.abs().sum() > 0
+
+
+def test_the_band_term_weighs_a_thin_partial_structure_as_much_as_the_crop_it_sits_in() -> None:
+    truth = torch.zeros(1, 1, 32, 32)
+    truth[:, :, 4:28, 16] = 0.3  # a strand one pixel wide
+    batch = {"alpha": truth, "fg": torch.zeros(1, 3, 32, 32), "background": torch.zeros(1, 3, 32, 32),
+             "image_clean": torch.zeros(1, 3, 32, 32)}
+    band = unknown_band(truth)
+    assert band[0, 0, 4:28, 14:19].all() and not band[0, 0, :, :13].any() and not band[0, 0, 0:1].any()
+    dropped = stage1_losses(torch.zeros_like(truth), batch["fg"], batch)
+    assert float(dropped["alpha"]) == pytest.approx(0.3 * 24 / 1024)
+    assert float(dropped["alpha_band"]) == pytest.approx(0.3 * 24 / int(band.sum()))
+    assert float(dropped["alpha_band"]) > 5 * float(dropped["alpha"])
+    solid = torch.zeros_like(truth)
+    solid[:, :, 8:24, 8:24] = 1.0  # no partial pixels: the term is 0, not a division by zero
+    assert float(stage1_losses(torch.zeros_like(solid), batch["fg"], {**batch, "alpha": solid})["alpha_band"]) == 0.0

@@ -74,7 +74,7 @@ def test_log_has_one_json_line_per_interval_with_step_losses_and_seconds(bank: P
     records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     steps = [record for record in records if "losses" in record]
     assert [record["step"] for record in steps] == [1, 2, 3]
-    assert set(steps[0]["losses"]) == {"alpha", "alpha_gradient", "composition", "foreground", "total"}
+    assert set(steps[0]["losses"]) == {"alpha", "alpha_gradient", "composition", "foreground", "alpha_band", "total"}
     assert all(record["seconds"] >= 0 for record in records)
     assert "validation" in records[-1] and records[-1]["step"] == 3
 
@@ -103,6 +103,20 @@ def test_train_command_trains_resumes_and_exports_weights_end_to_end(bank: Path,
     alpha, fg = model(torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32), torch.zeros(1, 1, 32, 32),
                       torch.zeros(1, 4, 32, 32))
     assert alpha.shape == (1, 1, 32, 32) and fg.shape == (1, 3, 32, 32)
+
+
+def test_the_band_loss_weight_is_a_setting_a_resume_may_change_and_the_log_records(bank: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    common = ["--out", str(run), "--crop", "32", "--batch", "2", "--workers", "0", "--log-every", "1"]
+    assert main(["train", "--data", str(bank), "--config", "tiny", "--steps", "1", *common]) == 0
+    assert load_checkpoint(run)["settings"]["loss_weights"]["band_alpha"] == 0.0
+    assert main(["train", "--resume", "--steps", "2", "--band-loss", "0.5", "--out", str(run)]) == 0
+    weights = load_checkpoint(run)["settings"]["loss_weights"]
+    assert weights["band_alpha"] == 0.5 and weights["alpha_gradient"] == 2.0  # the other weights stay
+    lines = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    change = next(line for line in lines if "settings_changed" in line)
+    assert change["step"] == 1 and change["settings_changed"]["loss_weights"][1]["band_alpha"] == 0.5
+    assert all("alpha_band" in line["losses"] for line in lines if "losses" in line)
 
 
 def test_a_run_grown_from_weights_starts_from_them_with_the_new_inputs_at_zero(bank: Path, tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from bgmatte.train.stage1 import RESUME_OVERRIDABLE, Stage1Settings, train_stage
 log = logging.getLogger(__name__)
 
 DEFAULTS = Stage1Settings(data=[])
-COMMAND_OPTIONS = ("config", "seed", "batch", "crop", "lr", "workers", "threads", "device", "checkpoint_minutes",
+COMMAND_OPTIONS = ("config", "seed", "batch", "crop", "lr", "band_loss", "workers", "threads", "device", "checkpoint_minutes",
                    "log_every", "init_from", "minutes", "steps")
 
 
@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, help=f"samples per step (default {DEFAULTS.batch})")
     parser.add_argument("--crop", type=int, help=f"training crop in pixels (default {DEFAULTS.crop})")
     parser.add_argument("--lr", type=float, help=f"Adam learning rate (default {DEFAULTS.lr})")
+    parser.add_argument("--band-loss", type=float, metavar="WEIGHT",
+                        help="weight of the alpha L1 over the truth's unknown band (veils, holes, strands; "
+                             f"default {DEFAULTS.loss_weights['band_alpha']}); may change on resume")
     parser.add_argument("--workers", type=int, help=f"data worker processes (default {DEFAULTS.workers})")
     parser.add_argument("--threads", type=int, help=f"torch threads of the training process (default {DEFAULTS.threads})")
     parser.add_argument("--device", help=f"cpu, cuda or auto (default {DEFAULTS.device})")
@@ -66,9 +69,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     given = {name: getattr(args, name) for name in ("config", "seed", "batch", "crop", "lr", "workers", "threads", "device",
                                                      "checkpoint_minutes", "log_every", "init_from")}
+    given["loss_weights"] = None if args.band_loss is None else {"band_alpha": args.band_loss}
     settings = None
     if args.data:
         values = {name: value for name, value in given.items() if value is not None}
+        if "loss_weights" in values:
+            values["loss_weights"] = {**DEFAULTS.loss_weights, **values["loss_weights"]}
         settings = Stage1Settings(data=[str(path) for path in args.data], command=reproducing_command("train", args, COMMAND_OPTIONS), **values)
     overrides = {name: value for name, value in given.items() if name in RESUME_OVERRIDABLE and value is not None}
     if args.data:

@@ -62,6 +62,9 @@ def resumed_settings(kind: type[Settings], stored: dict[str, Any], overrides: di
                      overridable: Iterable[str]) -> tuple[Settings, dict[str, Any]]:
     """The stored settings with the allowed overrides applied, and {name: [old, new]} of what changed.
 
+    A dict-valued override updates the stored dict (``loss_weights``: the weights it names change,
+    the others stay).
+
     Raises:
         InputError: an override of a setting a resume may not change (it changes the samples).
     """
@@ -71,6 +74,8 @@ def resumed_settings(kind: type[Settings], stored: dict[str, Any], overrides: di
     for key, value in overrides.items():
         if key not in allowed:
             raise InputError(f"--{key.replace('_', '-')}", "cannot change when resuming (it changes the samples)")
+        if isinstance(value, dict):
+            value = {**getattr(settings, key), **value}
         if value is not None and value != getattr(settings, key):
             log.info("resume: %s %r -> %r", key, getattr(settings, key), value)
             changes[key] = [getattr(settings, key), value]

@@ -40,10 +40,10 @@ PyTorch's ~10 (0.1): at 0.1 one batch of extreme plates moved the plate encoder'
 5x at step 19,905 and doubled that checkpoint's validation loss. Training maths is unchanged."""
 INPUTS = ("image", "plate", "seg", "motion")
 
-# Settings that may change when a run is resumed. lr and data change the updates from then on
-# (a new learning rate, a bank added as it becomes available); every change is logged in
+# Settings that may change when a run is resumed. lr, loss weights and data change the updates from
+# then on (a new learning rate or loss term, a bank added as it becomes available); every change is logged in
 # log.jsonl with the step it applies from. The others do not change what the run computes.
-RESUME_OVERRIDABLE = ("data", "lr", "workers", "threads", "device", "checkpoint_minutes", "log_every")
+RESUME_OVERRIDABLE = ("data", "lr", "loss_weights", "workers", "threads", "device", "checkpoint_minutes", "log_every")
 
 
 @dataclass
