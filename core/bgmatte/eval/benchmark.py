@@ -326,8 +326,8 @@ def run_benchmark(folder: Path, model: str = "default", methods: tuple[str, ...]
             raise InputError(peers_from, f"cannot be read as a benchmark result ({error})") from error
         results = reused_peers(previous, Path(peers_from), digest, methods)
         say(f"peers {', '.join(results) or '(none)'} taken from {peers_from}")
-    tune = load_shots(folder, "tune")
     to_tune = tuple(m for m in methods if m in PEERS and m not in results)
+    tune = load_shots(folder, "tune") if to_tune else []  # pixels only when a peer is tuned here
     if to_tune:
         say(f"tuning peers on {len(tune)} shot(s)")
     params = {**tune_peers(tune, to_tune), **{m: r["params"] for m, r in results.items()}}
@@ -359,7 +359,7 @@ def run_benchmark(folder: Path, model: str = "default", methods: tuple[str, ...]
         say(f"writing the contact sheet {', '.join(str(p) for p in sheet_paths(sheet, test).values())}")
         _write_sheet(sheet, test, model)
     return {"set": str(folder), "set_index_sha256": digest, "model": model, "test_shots": [s.shot.name for s in test],
-            "tune_shots": [s.shot.name for s in tune], "methods": results, "ratios": ratios,
+            "tune_shots": [s.name for s in load_validation(folder) if s.split == "tune"], "methods": results, "ratios": ratios,
             "worse_frames": worse, "test_frames": len(frame_sizes),
             "classes": {c: [s.shot.name for s in test if s.shot.group == c] for c in classes},
             "sizes": {z: [s.shot.name for s in test if size_label(s) == z] for z in sizes},
