@@ -86,6 +86,12 @@ def test_benchmark_refuses_a_folder_that_is_not_a_validation_set(tmp_path: Path,
     assert "bgmatte: error: --methods: unknown method(s) magic" in capsys.readouterr().err
     assert main(["benchmark", str(tmp_path), "--sheet", str(tmp_path / "sheet.jpg")]) == 2
     assert capsys.readouterr().err.strip() == f"bgmatte: error: {tmp_path / 'sheet.jpg'}: the contact sheet must be a .png file"
+    (tmp_path / "peers.json").write_text("{}")
+    assert main(["benchmark", str(tmp_path), "--peers-from", str(tmp_path / "peers.json"),
+                 "--json", str(tmp_path / "peers.json")]) == 2
+    assert capsys.readouterr().err.strip() == (f"bgmatte: error: {tmp_path / 'peers.json'}: is the --peers-from "
+                                               "input; write the new result to another file")
+    assert (tmp_path / "peers.json").read_text() == "{}"
 
 
 def _shot(name: str, frames: list[int]) -> ShotFrames:

@@ -22,6 +22,7 @@ import json
 import sys
 from pathlib import Path
 
+from bgmatte.errors import InputError
 from bgmatte.eval.benchmark import METHODS, format_table, run_benchmark
 from bgmatte.eval.contact_sheet import sheet_path_problem
 from bgmatte.io.atomic import atomic_output
@@ -47,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     problem = args.sheet and sheet_path_problem(args.sheet)
     if problem:
         raise problem
+    if args.json and args.peers_from and args.json.resolve() == args.peers_from.resolve():
+        raise InputError(args.json, "is the --peers-from input; write the new result to another file")
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     result = run_benchmark(args.folder, model=args.model, methods=methods,
                            progress=lambda line: print(f"bgmatte benchmark: {line}", file=sys.stderr, flush=True),
